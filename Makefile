@@ -1,0 +1,41 @@
+# Tessera: `make run` serves the demo on embedded defaults; `make test` runs the whole suite.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint bench migrate seed clean-dev
+
+$(VENV)/.installed-run: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-test: requirements.txt requirements-test.txt $(VENV)/.installed-run
+	$(PIP) install --quiet -r requirements-test.txt
+	touch $@
+
+migrate: $(VENV)/.installed-run
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: seed
+	HOST=$(HOST) PORT=$(PORT) PY=$(PY) ./scripts/serve-dev
+
+test: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+
+bench: $(VENV)/.installed-test
+	$(PY) bench/ledger_bench.py
+
+clean-dev:
+	rm -rf var/tessera.sqlite3* var/celery-broker.sqlite3*

@@ -1,0 +1,18 @@
+"""Root URLs: admin, the API and its OpenAPI schema and docs (served from local static files)."""
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+admin.site.site_header = "Tessera"
+admin.site.site_title = "Tessera admin"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("api/", include("core.urls")),
+]
+
+handler404 = "core.views.not_found"
+handler500 = "core.views.server_error"

@@ -1,0 +1,1 @@
+"""The tenant: merchants, their stores, loyalty programs, tiers, rewards and staff."""

@@ -1,0 +1,14 @@
+from django.contrib import admin
+
+from pos_integration.models import PosDevice
+
+
+@admin.register(PosDevice)
+class PosDeviceAdmin(admin.ModelAdmin):
+    list_display = ("name", "merchant", "store", "key_prefix", "is_active", "last_used_at")
+    list_filter = ("merchant", "is_active")
+    readonly_fields = ("key_prefix", "created_at", "revoked_at", "last_used_at")
+    exclude = ("key_hash",)
+
+    def has_add_permission(self, request):
+        return False  # keys are issued by `register_device`, which shows the key once

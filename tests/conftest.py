@@ -1,0 +1,33 @@
+"""Suite-wide fixtures and the services policy.
+
+Tests marked `postgres` need PostgreSQL (row locks, triggers). On SQLite they skip with the reason;
+with REQUIRE_SERVICES=1 (CI) they fail instead, so a missing service can never pass as green.
+"""
+import os
+
+import pytest
+from django.db import connection
+
+from tests.factories import build_world
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        message = "needs PostgreSQL: set DATABASE_URL=postgres://... (SQLite has no row locks or triggers)"
+        if REQUIRE_SERVICES:
+            pytest.fail(f"REQUIRE_SERVICES=1 but {message}")
+        pytest.skip(message)
+
+
+@pytest.fixture
+def world(db):
+    """A café merchant with a store, a program with tiers and rewards, and an enrolled customer."""
+    return build_world()
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Argon2 is deliberately slow; tests that are not about hashing use a fast hasher."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

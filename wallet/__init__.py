@@ -1,0 +1,1 @@
+"""The customer and the money: customers, wallets, cards, the points ledger, purchases, redemptions."""

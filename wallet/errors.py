@@ -1,0 +1,47 @@
+"""Errors the wallet services raise; each has a stable code the API and the counter show."""
+from core.errors import Conflict, ValidationFailed
+
+
+class InsufficientPoints(Conflict):
+    code = "insufficient_points"
+    default_message = "The card does not have enough points."
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+    default_message = "This idempotency key was already used for a different request."
+
+
+class RequestInProgress(Conflict):
+    code = "request_in_progress"
+    default_message = "A request with this idempotency key is still being processed; retry shortly."
+
+
+class CardClosed(Conflict):
+    code = "card_closed"
+    default_message = "This card is closed."
+
+
+class RewardUnavailable(Conflict):
+    code = "reward_unavailable"
+    default_message = "This reward is not available."
+
+
+class PurchaseAlreadyRecorded(Conflict):
+    code = "purchase_already_recorded"
+    default_message = "A different purchase with this external id was already recorded."
+
+
+class RefundExceedsPurchase(Conflict):
+    code = "refund_exceeds_purchase"
+    default_message = "The refund is larger than what remains of the purchase."
+
+
+class RedemptionNotCancellable(Conflict):
+    code = "redemption_not_cancellable"
+    default_message = "Only an issued, unused redemption can be cancelled."
+
+
+class InvalidRequest(ValidationFailed):
+    code = "invalid_request"
+

@@ -1,0 +1,88 @@
+"""The points ledger: append-only entries whose sum is each card's balance.
+
+Entries are never updated or deleted. The model and its queryset refuse both in Python, and on
+PostgreSQL a trigger (migration 0002) refuses them in the database too, whatever the client.
+A correction is a new entry that references the one it corrects (`reverses`).
+"""
+from django.conf import settings
+from django.db import models
+
+
+class AppendOnlyError(Exception):
+    """Raised on any attempt to change or remove a ledger entry."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Ledger entries are append-only: write a correcting entry instead.")
+
+    def delete(self):
+        raise AppendOnlyError("Ledger entries are append-only: write a correcting entry instead.")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError("Ledger entries are append-only: write a correcting entry instead.")
+
+
+class LedgerEntry(models.Model):
+    class Kind(models.TextChoices):
+        WELCOME = "welcome", "Welcome bonus"
+        EARN = "earn", "Earned on a purchase"
+        REDEEM = "redeem", "Redeemed for a reward"
+        REDEMPTION_CANCEL = "redemption_cancel", "Redemption cancelled"
+        REFUND = "refund", "Reversed by a refund"
+        ADJUST = "adjust", "Manual adjustment"
+        EXPIRE = "expire", "Expired"
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="ledger_entries")
+    card = models.ForeignKey("wallet.Card", on_delete=models.PROTECT, related_name="entries")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    delta = models.BigIntegerField()
+    balance_after = models.BigIntegerField()
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="For credits under an expiry policy: when their unspent part expires"
+    )
+    purchase = models.ForeignKey(
+        "wallet.Purchase", null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+    )
+    redemption = models.ForeignKey(
+        "wallet.Redemption", null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+    )
+    reverses = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals",
+        help_text="The entry this one reverses or corrects",
+    )
+    multiplier = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    reason = models.CharField(max_length=255, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    source = models.CharField(max_length=20, default="system", help_text="api, pos, webhook, admin, system")
+    occurred_at = models.DateTimeField(help_text="When it happened in the world (a POS's original time)")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(delta=0), name="ledger_delta_not_zero"),
+            models.CheckConstraint(
+                condition=~models.Q(kind="adjust") | ~models.Q(reason=""), name="ledger_adjust_has_reason"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["card", "id"]),
+            models.Index(fields=["merchant", "occurred_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.delta:+d} on {self.card_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("Ledger entries are append-only: write a correcting entry instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Ledger entries are append-only: write a correcting entry instead.")

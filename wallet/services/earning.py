@@ -1,0 +1,160 @@
+"""Recording a purchase and the points it earns."""
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+
+from django.db import IntegrityError
+from django.utils import timezone
+
+from merchants.models import Store
+from wallet import rules
+from wallet.errors import CardClosed, InvalidRequest, PurchaseAlreadyRecorded
+from wallet.events import emit_event
+from wallet.idempotency import run_idempotent
+from wallet.ledger import EntryDraft, append_entry, lock_card
+from wallet.models import Card, LedgerEntry, Purchase
+from wallet.services.validation import require_positive_amount, require_text
+
+MAX_LINE_ITEMS = 500
+
+
+@dataclass(frozen=True)
+class PurchaseRequest:
+    external_id: str
+    amount: int
+    currency: str
+    store_id: int | None = None
+    items: list = field(default_factory=list)
+    occurred_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class PurchaseResult:
+    purchase_id: int
+    card_id: int
+    entry_id: int | None
+    points_earned: int
+    balance: int
+    lifetime_points: int
+    tier_id: int | None
+    replayed: bool = field(default=False, compare=False)
+
+
+def record_purchase(
+    card: Card, request: PurchaseRequest, *, idempotency_key: str, source: str = "api", actor=None
+) -> PurchaseResult:
+    """Record a sale on `card` and earn points by the program's rate, rounding and tier multiplier.
+
+    Idempotent twice over: on the key, and on the POS's external id (the same sale arriving by
+    webhook and by a manual sync earns once).
+    """
+    _validate(request)
+    occurred_at = request.occurred_at or timezone.now()
+
+    def work() -> dict:
+        locked = lock_card(card.pk)
+        if not locked.is_active:
+            raise CardClosed()
+        if request.currency != locked.merchant.currency:
+            raise InvalidRequest(
+                f"This merchant takes {locked.merchant.currency}.", fields={"currency": ["Currency mismatch."]}
+            )
+        if request.store_id is not None and not Store.objects.filter(
+            pk=request.store_id, merchant_id=locked.merchant_id
+        ).exists():
+            raise InvalidRequest("Unknown store.", fields={"store_id": ["Not a store of this merchant."]})
+        earlier = Purchase.objects.filter(merchant_id=locked.merchant_id, external_id=request.external_id).first()
+        if earlier is not None:
+            return _result_of_earlier_purchase(locked, earlier, request)
+        return _earn(locked, request, occurred_at, source, actor)
+
+    try:
+        result, replayed = run_idempotent(
+            merchant_id=card.merchant_id,
+            key=idempotency_key,
+            operation="record_purchase",
+            request={"card_id": card.pk, **asdict(request)},
+            work=work,
+        )
+    except IntegrityError as error:
+        if "purchase_external_id_unique" in str(error):
+            raise PurchaseAlreadyRecorded() from error
+        raise
+    return PurchaseResult(**result, replayed=replayed)
+
+
+def _validate(request: PurchaseRequest) -> None:
+    require_text(request.external_id, "external_id", 128)
+    require_positive_amount(request.amount)
+    if not isinstance(request.items, list) or len(request.items) > MAX_LINE_ITEMS:
+        raise InvalidRequest("items must be a list of at most 500 lines.", fields={"items": ["Invalid."]})
+
+
+def _earn(card: Card, request: PurchaseRequest, occurred_at, source, actor) -> dict:
+    program = card.program
+    multiplier = card.tier.multiplier if card.tier else 1
+    points = rules.points_for_amount(
+        request.amount, request.currency, program.points_per_currency_unit, multiplier, program.rounding
+    )
+    purchase = Purchase.objects.create(
+        merchant_id=card.merchant_id,
+        store_id=request.store_id,
+        card=card,
+        external_id=request.external_id,
+        amount=request.amount,
+        currency=request.currency,
+        items=request.items,
+        points_earned=points,
+        occurred_at=occurred_at,
+    )
+    entry = None
+    if points > 0:
+        entry = append_entry(
+            card,
+            EntryDraft(
+                kind=LedgerEntry.Kind.EARN,
+                delta=points,
+                lifetime_delta=points,
+                occurred_at=occurred_at,
+                expires_at=rules.expiry_time(occurred_at, program.points_validity_days, card.merchant.time_zone),
+                purchase_id=purchase.pk,
+                multiplier=multiplier,
+                source=source,
+                actor_id=getattr(actor, "pk", None),
+            ),
+        )
+    emit_event(
+        "wallet.purchase.recorded",
+        merchant_id=card.merchant_id,
+        customer_id=card.wallet.customer_id,
+        card_id=card.pk,
+        occurred_at=occurred_at,
+        payload={
+            "purchase_id": purchase.pk,
+            "external_id": purchase.external_id,
+            "store_id": purchase.store_id,
+            "amount": purchase.amount,
+            "currency": purchase.currency,
+            "points_earned": points,
+            "card_number": card.number,
+        },
+    )
+    return _result_dict(card, purchase, entry.pk if entry else None)
+
+
+def _result_of_earlier_purchase(card: Card, earlier: Purchase, request: PurchaseRequest) -> dict:
+    if earlier.card_id != card.pk or earlier.amount != request.amount or earlier.currency != request.currency:
+        raise PurchaseAlreadyRecorded()
+    entry = earlier.entries.filter(kind=LedgerEntry.Kind.EARN).first()
+    return _result_dict(card, earlier, entry.pk if entry else None)
+
+
+def _result_dict(card: Card, purchase: Purchase, entry_id: int | None) -> dict:
+    return {
+        "purchase_id": purchase.pk,
+        "card_id": card.pk,
+        "entry_id": entry_id,
+        "points_earned": purchase.points_earned,
+        "balance": card.balance,
+        "lifetime_points": card.lifetime_points,
+        "tier_id": card.tier_id,
+    }

@@ -1,0 +1,76 @@
+"""Joining a merchant's program: one card per wallet and program, welcome bonus once."""
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from merchants.models import Program
+from wallet import rules
+from wallet.errors import InvalidRequest
+from wallet.events import emit_event
+from wallet.ledger import EntryDraft, append_entry, lock_card
+from wallet.models import Card, Customer, LedgerEntry
+
+
+@dataclass(frozen=True)
+class EnrollmentResult:
+    card: Card
+    created: bool
+
+
+def enroll(customer: Customer, program: Program, *, occurred_at: dt.datetime | None = None) -> EnrollmentResult:
+    """Give the customer a card in `program`. Enrolling again returns the existing card unchanged.
+
+    The unique (wallet, program) constraint is the idempotency key: two concurrent enrolments race
+    on it, one creates the card and pays the welcome bonus, the other gets that same card back.
+    """
+    if not program.is_active:
+        raise InvalidRequest("This program is not accepting members.")
+    occurred_at = occurred_at or timezone.now()
+    wallet = customer.wallet
+    existing = Card.objects.filter(wallet=wallet, program=program).first()
+    if existing is not None:
+        return EnrollmentResult(card=existing, created=False)
+    try:
+        with transaction.atomic():
+            card = _create_card(wallet, program)
+            emit_event(
+                "wallet.card.enrolled",
+                merchant_id=program.merchant_id,
+                customer_id=customer.pk,
+                card_id=card.pk,
+                occurred_at=occurred_at,
+                payload={"card_number": card.number, "program_id": program.pk, "customer_id": customer.pk},
+            )
+            if program.welcome_bonus:
+                locked = lock_card(card.pk)
+                append_entry(
+                    locked,
+                    EntryDraft(
+                        kind=LedgerEntry.Kind.WELCOME,
+                        delta=program.welcome_bonus,
+                        lifetime_delta=program.welcome_bonus,
+                        occurred_at=occurred_at,
+                        expires_at=rules.expiry_time(
+                            occurred_at, program.points_validity_days, program.merchant.time_zone
+                        ),
+                    ),
+                )
+                card = locked
+    except IntegrityError:
+        existing = Card.objects.filter(wallet=wallet, program=program).first()
+        if existing is None:
+            raise
+        return EnrollmentResult(card=existing, created=False)
+    return EnrollmentResult(card=card, created=True)
+
+
+def _create_card(wallet, program) -> Card:
+    """Insert the card with a fresh random number; a number collision (rare) draws again."""
+    for _attempt in range(5):
+        number = rules.new_card_number()
+        if Card.objects.filter(number=number).exists():
+            continue
+        return Card.objects.create(wallet=wallet, program=program, merchant_id=program.merchant_id, number=number)
+    raise RuntimeError("Could not draw an unused card number.")

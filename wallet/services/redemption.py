@@ -1,0 +1,183 @@
+"""Spending points on a reward (a single-use coupon) and cancelling an unused one."""
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from merchants.models import Reward
+from wallet import rules
+from wallet.errors import CardClosed, InsufficientPoints, RedemptionNotCancellable, RewardUnavailable
+from wallet.events import emit_event
+from wallet.idempotency import run_idempotent
+from wallet.ledger import EntryDraft, append_entry, lock_card
+from wallet.models import Card, LedgerEntry, Redemption
+
+
+@dataclass(frozen=True)
+class RedemptionResult:
+    redemption_id: int
+    card_id: int
+    entry_id: int
+    coupon_code: str
+    points: int
+    balance: int
+    expires_at: str
+    replayed: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True)
+class CancellationResult:
+    redemption_id: int
+    card_id: int
+    entry_id: int
+    points_returned: int
+    balance: int
+    replayed: bool = field(default=False, compare=False)
+
+
+def redeem_reward(
+    card: Card,
+    reward: Reward,
+    *,
+    idempotency_key: str,
+    source: str = "api",
+    actor=None,
+    occurred_at: dt.datetime | None = None,
+) -> RedemptionResult:
+    """Spend the reward's points and issue its coupon. Never overdraws: the balance is checked under
+    the card's row lock, so concurrent redemptions are judged one after another."""
+    occurred_at = occurred_at or timezone.now()
+
+    def work() -> dict:
+        locked = lock_card(card.pk)
+        if not locked.is_active:
+            raise CardClosed()
+        offered = Reward.objects.select_for_update().filter(pk=reward.pk, program_id=locked.program_id).first()
+        if offered is None or not offered.is_active:
+            raise RewardUnavailable()
+        if offered.stock is not None and offered.stock <= 0:
+            raise RewardUnavailable("This reward is out of stock.")
+        if locked.balance < offered.points_cost:
+            raise InsufficientPoints(
+                f"The card has {locked.balance} points; this reward costs {offered.points_cost}.",
+                fields={"balance": [str(locked.balance)], "points_cost": [str(offered.points_cost)]},
+            )
+        if offered.stock is not None:
+            Reward.objects.filter(pk=offered.pk).update(stock=F("stock") - 1)
+        redemption = _create_redemption(locked, offered, occurred_at)
+        entry = append_entry(
+            locked,
+            EntryDraft(
+                kind=LedgerEntry.Kind.REDEEM,
+                delta=-offered.points_cost,
+                occurred_at=occurred_at,
+                redemption_id=redemption.pk,
+                source=source,
+                actor_id=getattr(actor, "pk", None),
+            ),
+        )
+        emit_event(
+            "wallet.reward.redeemed",
+            merchant_id=locked.merchant_id,
+            customer_id=locked.wallet.customer_id,
+            card_id=locked.pk,
+            occurred_at=occurred_at,
+            payload={
+                "redemption_id": redemption.pk,
+                "reward_id": offered.pk,
+                "reward_name": offered.name,
+                "points": offered.points_cost,
+                "card_number": locked.number,
+            },
+        )
+        return {
+            "redemption_id": redemption.pk,
+            "card_id": locked.pk,
+            "entry_id": entry.pk,
+            "coupon_code": redemption.coupon_code,
+            "points": redemption.points,
+            "balance": locked.balance,
+            "expires_at": redemption.expires_at.isoformat(),
+        }
+
+    result, replayed = run_idempotent(
+        merchant_id=card.merchant_id,
+        key=idempotency_key,
+        operation="redeem_reward",
+        request={"card_id": card.pk, "reward_id": reward.pk},
+        work=work,
+    )
+    return RedemptionResult(**result, replayed=replayed)
+
+
+def _create_redemption(card: Card, reward: Reward, occurred_at: dt.datetime) -> Redemption:
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                return Redemption.objects.create(
+                    merchant_id=card.merchant_id,
+                    card=card,
+                    reward=reward,
+                    points=reward.points_cost,
+                    coupon_code=rules.new_coupon_code(),
+                    expires_at=occurred_at + dt.timedelta(days=reward.coupon_valid_days),
+                )
+        except IntegrityError:
+            continue  # a coupon code collision: draw again
+    raise RuntimeError("Could not draw an unused coupon code.")
+
+
+def cancel_redemption(
+    redemption: Redemption, *, idempotency_key: str, source: str = "api", actor=None
+) -> CancellationResult:
+    """Return an unused coupon's points through a new entry that reverses the redemption's entry."""
+    occurred_at = timezone.now()
+
+    def work() -> dict:
+        locked = lock_card(redemption.card_id)
+        current = Redemption.objects.select_for_update().get(pk=redemption.pk)
+        if current.status != Redemption.Status.ISSUED:
+            raise RedemptionNotCancellable()
+        debit = current.entries.get(kind=LedgerEntry.Kind.REDEEM)
+        current.status = Redemption.Status.CANCELLED
+        current.cancelled_at = occurred_at
+        current.save(update_fields=["status", "cancelled_at"])
+        Reward.objects.filter(pk=current.reward_id, stock__isnull=False).update(stock=F("stock") + 1)
+        entry = append_entry(
+            locked,
+            EntryDraft(
+                kind=LedgerEntry.Kind.REDEMPTION_CANCEL,
+                delta=current.points,
+                occurred_at=occurred_at,
+                redemption_id=current.pk,
+                reverses_id=debit.pk,
+                source=source,
+                actor_id=getattr(actor, "pk", None),
+            ),
+        )
+        emit_event(
+            "wallet.redemption.cancelled",
+            merchant_id=locked.merchant_id,
+            customer_id=locked.wallet.customer_id,
+            card_id=locked.pk,
+            occurred_at=occurred_at,
+            payload={"redemption_id": current.pk, "points_returned": current.points, "card_number": locked.number},
+        )
+        return {
+            "redemption_id": current.pk,
+            "card_id": locked.pk,
+            "entry_id": entry.pk,
+            "points_returned": current.points,
+            "balance": locked.balance,
+        }
+
+    result, replayed = run_idempotent(
+        merchant_id=redemption.merchant_id,
+        key=idempotency_key,
+        operation="cancel_redemption",
+        request={"redemption_id": redemption.pk},
+        work=work,
+    )
+    return CancellationResult(**result, replayed=replayed)

@@ -1,0 +1,114 @@
+"""Refunds: the money goes back, and so do the points the purchase earned, pro rata."""
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from merchants.models import Program
+from wallet import rules
+from wallet.errors import RefundExceedsPurchase
+from wallet.events import emit_event
+from wallet.idempotency import run_idempotent
+from wallet.ledger import EntryDraft, append_entry, lock_card
+from wallet.models import LedgerEntry, Purchase
+from wallet.services.validation import require_positive_amount
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    purchase_id: int
+    card_id: int
+    entry_id: int | None
+    refunded_amount: int
+    points_reversed: int
+    balance: int
+    replayed: bool = field(default=False, compare=False)
+
+
+def refund_purchase(
+    purchase: Purchase,
+    *,
+    amount: int | None,
+    idempotency_key: str,
+    source: str = "api",
+    actor=None,
+    occurred_at: dt.datetime | None = None,
+) -> RefundResult:
+    """Refund `amount` minor units of a purchase (None: all that remains) and reverse its points.
+
+    Reversal is pro rata on the running refunded total (see rules.reversal_due), so any sequence of
+    partial refunds adding up to the whole reverses exactly what was earned, and never more. Under
+    the floor-at-zero policy a reversal stops at a zero balance; the shortfall is tried again on a
+    later refund of the same purchase.
+    """
+    if amount is not None:
+        require_positive_amount(amount)
+    occurred_at = occurred_at or timezone.now()
+
+    def work() -> dict:
+        locked = lock_card(purchase.card_id)
+        current = Purchase.objects.select_for_update().get(pk=purchase.pk)
+        remaining = current.amount - current.refunded_amount
+        refund_amount = remaining if amount is None else amount
+        if refund_amount <= 0 or refund_amount > remaining:
+            raise RefundExceedsPurchase(
+                f"{remaining} of {current.amount} remains refundable.", fields={"amount": [f"At most {remaining}."]}
+            )
+        current.refunded_amount += refund_amount
+        due = rules.reversal_due(
+            current.points_earned, current.amount, current.refunded_amount, current.points_reversed
+        )
+        if locked.program.refund_policy == Program.RefundPolicy.FLOOR_AT_ZERO:
+            due = min(due, max(locked.balance, 0))
+        entry = None
+        if due > 0:
+            earned = current.entries.get(kind=LedgerEntry.Kind.EARN)
+            entry = append_entry(
+                locked,
+                EntryDraft(
+                    kind=LedgerEntry.Kind.REFUND,
+                    delta=-due,
+                    lifetime_delta=-due,
+                    occurred_at=occurred_at,
+                    purchase_id=current.pk,
+                    reverses_id=earned.pk,
+                    source=source,
+                    actor_id=getattr(actor, "pk", None),
+                ),
+            )
+            current.points_reversed += due
+        fully = current.refunded_amount == current.amount
+        current.status = Purchase.Status.REFUNDED if fully else Purchase.Status.PARTIALLY_REFUNDED
+        current.save(update_fields=["refunded_amount", "points_reversed", "status"])
+        emit_event(
+            "wallet.purchase.refunded",
+            merchant_id=locked.merchant_id,
+            customer_id=locked.wallet.customer_id,
+            card_id=locked.pk,
+            occurred_at=occurred_at,
+            payload={
+                "purchase_id": current.pk,
+                "external_id": current.external_id,
+                "refund_amount": refund_amount,
+                "refunded_amount": current.refunded_amount,
+                "points_reversed": due,
+                "card_number": locked.number,
+            },
+        )
+        return {
+            "purchase_id": current.pk,
+            "card_id": locked.pk,
+            "entry_id": entry.pk if entry else None,
+            "refunded_amount": current.refunded_amount,
+            "points_reversed": due,
+            "balance": locked.balance,
+        }
+
+    result, replayed = run_idempotent(
+        merchant_id=purchase.merchant_id,
+        key=idempotency_key,
+        operation="refund_purchase",
+        request={"purchase_id": purchase.pk, "amount": amount},
+        work=work,
+    )
+    return RefundResult(**result, replayed=replayed)
