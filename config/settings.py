@@ -135,6 +135,11 @@ STORAGES = {
     },
 }
 
+# Outside production WhiteNoise serves straight from the apps' static folders (no collectstatic),
+# so the API docs' Swagger UI bundle is served locally by every process, test client included.
+WHITENOISE_USE_FINDERS = not IS_PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",

@@ -1,6 +1,8 @@
-"""Minimal admin for the tenant's models. Per-merchant scoping arrives with the merchant admin issue."""
+"""Admin for the tenant's models, scoped per merchant. Staff get view access for now: editing with
+scoped choices comes with the merchant admin issue."""
 from django.contrib import admin
 
+from core.admin_base import MerchantScopedAdmin
 from merchants.models import Merchant, Program, Reward, StaffMember, Store, Tier
 
 
@@ -10,7 +12,8 @@ class StoreInline(admin.TabularInline):
 
 
 @admin.register(Merchant)
-class MerchantAdmin(admin.ModelAdmin):
+class MerchantAdmin(MerchantScopedAdmin):
+    merchant_lookup = "id"
     list_display = ("name", "slug", "currency", "time_zone", "is_active")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
@@ -18,9 +21,9 @@ class MerchantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Store)
-class StoreAdmin(admin.ModelAdmin):
+class StoreAdmin(MerchantScopedAdmin):
     list_display = ("name", "merchant", "city", "time_zone", "is_active")
-    list_filter = ("merchant",)
+    list_filter = (("merchant", admin.RelatedOnlyFieldListFilter),)
     search_fields = ("name", "city")
 
 
@@ -35,20 +38,21 @@ class RewardInline(admin.TabularInline):
 
 
 @admin.register(Program)
-class ProgramAdmin(admin.ModelAdmin):
+class ProgramAdmin(MerchantScopedAdmin):
     list_display = ("name", "merchant", "points_per_currency_unit", "rounding", "welcome_bonus",
                     "points_validity_days", "refund_policy", "is_active")
-    list_filter = ("merchant", "is_active")
+    list_filter = (("merchant", admin.RelatedOnlyFieldListFilter), "is_active")
     inlines = [TierInline, RewardInline]
 
 
 @admin.register(Reward)
-class RewardAdmin(admin.ModelAdmin):
+class RewardAdmin(MerchantScopedAdmin):
+    merchant_lookup = "program__merchant"
     list_display = ("name", "program", "kind", "points_cost", "stock", "is_active")
-    list_filter = ("program__merchant", "kind", "is_active")
+    list_filter = (("program__merchant", admin.RelatedOnlyFieldListFilter), "kind", "is_active")
 
 
 @admin.register(StaffMember)
-class StaffMemberAdmin(admin.ModelAdmin):
+class StaffMemberAdmin(MerchantScopedAdmin):
     list_display = ("user", "merchant", "role", "is_active")
-    list_filter = ("merchant", "role")
+    list_filter = (("merchant", admin.RelatedOnlyFieldListFilter), "role")

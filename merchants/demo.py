@@ -12,12 +12,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from merchants.models import Merchant, Program, Reward, StaffMember, Store, Tier
+from merchants.services import grant_staff_access
 from pos_integration.models import PosDevice
 from pos_integration.services import register_device, rotate_device_key
 from wallet.models import Card, Customer
 from wallet.services import PurchaseRequest, create_customer, enroll, record_purchase, redeem_reward
 
-DEMO_PASSWORD = "tessera-demo"
+DEMO_PASSWORD = "tessera-demo"  # noqa: S105 - demo data only; seed_demo refuses to run in production
 CUSTOMER_USERNAME = "demo-customer"
 
 MERCHANTS = [
@@ -96,18 +97,20 @@ def _seed_merchant(spec, User):
         merchant=merchant, name=spec["program"]["name"], defaults=spec["program"]
     )
     for name, threshold, multiplier in spec["tiers"]:
-        Tier.objects.get_or_create(program=program, threshold=threshold, defaults={"name": name, "multiplier": multiplier})
+        Tier.objects.get_or_create(
+            program=program, threshold=threshold, defaults={"name": name, "multiplier": multiplier}
+        )
     for name, kind, value, cost in spec["rewards"]:
         Reward.objects.get_or_create(
             program=program, name=name, defaults={"kind": kind, "value": value, "points_cost": cost}
         )
     owner, created = User.objects.get_or_create(
-        username=spec["owner"], defaults={"email": f"{spec['owner']}@example.com", "is_staff": True}
+        username=spec["owner"], defaults={"email": f"{spec['owner']}@example.com", "first_name": "Owner"}
     )
     if created:
         owner.set_password(DEMO_PASSWORD)
         owner.save()
-    StaffMember.objects.get_or_create(merchant=merchant, user=owner, defaults={"role": StaffMember.Role.OWNER})
+    grant_staff_access(merchant, owner, StaffMember.Role.OWNER)
     return merchant, store, program
 
 

@@ -1,12 +1,13 @@
 from django.contrib import admin
 
+from core.admin_base import MerchantScopedAdmin
 from pos_integration.models import PosDevice
 
 
 @admin.register(PosDevice)
-class PosDeviceAdmin(admin.ModelAdmin):
+class PosDeviceAdmin(MerchantScopedAdmin):
     list_display = ("name", "merchant", "store", "key_prefix", "is_active", "last_used_at")
-    list_filter = ("merchant", "is_active")
+    list_filter = (("merchant", admin.RelatedOnlyFieldListFilter), "is_active")
     readonly_fields = ("key_prefix", "created_at", "revoked_at", "last_used_at")
     exclude = ("key_hash",)
 

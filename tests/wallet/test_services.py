@@ -265,7 +265,9 @@ def test_adjustment_needs_a_reason_and_records_the_actor(django_user_model):
     clerk = django_user_model.objects.create_user(username="clerk", password="x")
     with pytest.raises(InvalidRequest):
         adjust_points(world.card, delta=10, reason="  ", actor=clerk, idempotency_key="a-0")
-    result = adjust_points(world.card, delta=25, reason="Missed scan on receipt 991", actor=clerk, idempotency_key="a-1")
+    result = adjust_points(
+        world.card, delta=25, reason="Missed scan on receipt 991", actor=clerk, idempotency_key="a-1"
+    )
     entry = LedgerEntry.objects.get(pk=result.entry_id)
     assert (entry.delta, entry.actor, entry.reason, result.balance) == (25, clerk, "Missed scan on receipt 991", 25)
     with pytest.raises(InsufficientPoints):

@@ -1,4 +1,5 @@
 """Manual adjustments: a signed correction with a reason and the person who made it."""
+import datetime as dt
 from dataclasses import dataclass, field
 
 from django.utils import timezone
@@ -21,7 +22,14 @@ class AdjustmentResult:
 
 
 def adjust_points(
-    card: Card, *, delta: int, reason: str, actor, idempotency_key: str, source: str = "admin"
+    card: Card,
+    *,
+    delta: int,
+    reason: str,
+    actor,
+    idempotency_key: str,
+    source: str = "admin",
+    occurred_at: dt.datetime | None = None,
 ) -> AdjustmentResult:
     """Add or remove points by hand. A removal never takes the balance below zero; added points
     expire like earned ones. Adjustments do not count toward tiers (lifetime points are earned)."""
@@ -31,7 +39,7 @@ def adjust_points(
             fields={"delta": ["Invalid."]},
         )
     require_text(reason, "reason", 255)
-    occurred_at = timezone.now()
+    occurred_at = occurred_at or timezone.now()
 
     def work() -> dict:
         locked = lock_card(card.pk)

@@ -130,10 +130,15 @@ def _create_redemption(card: Card, reward: Reward, occurred_at: dt.datetime) -> 
 
 
 def cancel_redemption(
-    redemption: Redemption, *, idempotency_key: str, source: str = "api", actor=None
+    redemption: Redemption,
+    *,
+    idempotency_key: str,
+    source: str = "api",
+    actor=None,
+    occurred_at: dt.datetime | None = None,
 ) -> CancellationResult:
     """Return an unused coupon's points through a new entry that reverses the redemption's entry."""
-    occurred_at = timezone.now()
+    occurred_at = occurred_at or timezone.now()
 
     def work() -> dict:
         locked = lock_card(redemption.card_id)
