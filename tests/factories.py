@@ -1,5 +1,6 @@
 """Builders for test data, made through the real services wherever money is involved."""
 import itertools
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -15,7 +16,8 @@ _sequence = itertools.count(1)
 def make_merchant(*, currency="EUR", time_zone="Europe/Paris", name=None) -> Merchant:
     n = next(_sequence)
     return Merchant.objects.create(
-        name=name or f"Merchant {n}", slug=f"merchant-{n}", currency=currency, time_zone=time_zone
+        name=name or f"Merchant {n}", slug=f"merchant-{n}-{uuid.uuid4().hex[:8]}", currency=currency,
+        time_zone=time_zone,
     )
 
 
@@ -33,7 +35,7 @@ def make_program(merchant: Merchant, **overrides) -> Program:
 
 
 def make_customer(time_zone="UTC") -> Customer:
-    n = next(_sequence)
+    n = f"{next(_sequence)}-{uuid.uuid4().hex[:8]}"
     user = get_user_model().objects.create_user(username=f"customer{n}", email=f"c{n}@example.com", password="x")
     return create_customer(user, time_zone=time_zone)
 
