@@ -23,3 +23,15 @@ def emit_event(
         payload=payload,
         occurred_at=occurred_at,
     )
+
+
+def emit_card_event(card, event_type: str, *, occurred_at: dt.datetime, payload: dict) -> DomainEvent:
+    """Append an event about one card: merchant, customer, card id and card number filled in."""
+    return emit_event(
+        event_type,
+        merchant_id=card.merchant_id,
+        customer_id=card.wallet.customer_id,
+        card_id=card.pk,
+        occurred_at=occurred_at,
+        payload={"card_number": card.number, **payload},
+    )

@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Q, Sum
 
 from wallet import rules
-from wallet.events import emit_event
+from wallet.events import emit_card_event
 from wallet.models import Card, LedgerEntry
 
 
@@ -78,12 +78,11 @@ def append_entry(card: Card, draft: EntryDraft) -> LedgerEntry:
         source=draft.source,
         occurred_at=draft.occurred_at,
     )
-    common = {"merchant_id": card.merchant_id, "customer_id": card.wallet.customer_id, "card_id": card.pk}
-    emit_event(
+    emit_card_event(
+        card,
         "wallet.points.changed",
         occurred_at=draft.occurred_at,
         payload={
-            "card_number": card.number,
             "program_id": card.program_id,
             "entry_id": entry.pk,
             "kind": draft.kind,
@@ -92,22 +91,25 @@ def append_entry(card: Card, draft: EntryDraft) -> LedgerEntry:
             "lifetime_points": card.lifetime_points,
             "reason": draft.reason,
         },
-        **common,
     )
     if card.tier_id != old_tier_id:
-        emit_event(
+        emit_card_event(
+            card,
             "wallet.tier.changed",
             occurred_at=draft.occurred_at,
             payload={
-                "card_number": card.number,
                 "previous_tier_id": old_tier_id,
                 "tier_id": card.tier_id,
                 "tier_name": card.tier.name if card.tier else None,
                 "lifetime_points": card.lifetime_points,
             },
-            **common,
         )
     return entry
+
+
+def credit_expiry(card: Card, occurred_at: dt.datetime) -> dt.datetime | None:
+    """When points credited to `card` at `occurred_at` expire under its program's policy (None: never)."""
+    return rules.expiry_time(occurred_at, card.program.points_validity_days, card.merchant.time_zone)
 
 
 def expirable_points_now(card: Card, now: dt.datetime) -> int:

@@ -1,10 +1,10 @@
 """Ledger entries can be added, never changed or removed."""
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from tests.factories import build_world
 from tests.wallet.helpers import buy
-from wallet.models import LedgerEntry
+from wallet.models import Card, IdempotencyRecord, LedgerEntry, Wallet
 from wallet.models.ledger import AppendOnlyError
 
 pytestmark = pytest.mark.django_db
@@ -57,3 +57,19 @@ def test_database_trigger_refuses_raw_sql_that_bypasses_the_orm(entry, statement
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(statement, [entry.pk])
     assert snapshot() == before
+
+
+def test_database_enforces_one_card_per_wallet_and_program_and_one_wallet_per_customer():
+    world = build_world()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Card.objects.create(wallet=world.card.wallet, program=world.program, merchant=world.merchant, number="80")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Wallet.objects.create(customer=world.customer)
+
+
+def test_database_enforces_unique_idempotency_key_per_merchant():
+    world = build_world()
+    fields = {"merchant": world.merchant, "key": "k", "operation": "x", "fingerprint": "f", "result": {}}
+    IdempotencyRecord.objects.create(**fields)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        IdempotencyRecord.objects.create(**fields)

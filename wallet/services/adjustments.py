@@ -4,10 +4,9 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from wallet import rules
 from wallet.errors import CardClosed, InsufficientPoints, InvalidRequest
 from wallet.idempotency import run_idempotent
-from wallet.ledger import EntryDraft, append_entry, lock_card
+from wallet.ledger import EntryDraft, append_entry, credit_expiry, lock_card
 from wallet.models import Card, LedgerEntry
 from wallet.services.validation import MAX_POINTS_DELTA, require_text
 
@@ -47,11 +46,7 @@ def adjust_points(
             raise CardClosed()
         if locked.balance + delta < 0:
             raise InsufficientPoints(f"The card has only {locked.balance} points to remove.")
-        expires_at = None
-        if delta > 0:
-            expires_at = rules.expiry_time(
-                occurred_at, locked.program.points_validity_days, locked.merchant.time_zone
-            )
+        expires_at = credit_expiry(locked, occurred_at) if delta > 0 else None
         entry = append_entry(
             locked,
             EntryDraft(

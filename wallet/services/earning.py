@@ -8,9 +8,9 @@ from django.utils import timezone
 from merchants.models import Store
 from wallet import rules
 from wallet.errors import CardClosed, InvalidRequest, PurchaseAlreadyRecorded
-from wallet.events import emit_event
+from wallet.events import emit_card_event
 from wallet.idempotency import run_idempotent
-from wallet.ledger import EntryDraft, append_entry, lock_card
+from wallet.ledger import EntryDraft, append_entry, credit_expiry, lock_card
 from wallet.models import Card, LedgerEntry, Purchase
 from wallet.services.validation import require_positive_amount, require_text
 
@@ -115,18 +115,16 @@ def _earn(card: Card, request: PurchaseRequest, occurred_at, source, actor) -> d
                 delta=points,
                 lifetime_delta=points,
                 occurred_at=occurred_at,
-                expires_at=rules.expiry_time(occurred_at, program.points_validity_days, card.merchant.time_zone),
+                expires_at=credit_expiry(card, occurred_at),
                 purchase_id=purchase.pk,
                 multiplier=multiplier,
                 source=source,
                 actor_id=getattr(actor, "pk", None),
             ),
         )
-    emit_event(
+    emit_card_event(
+        card,
         "wallet.purchase.recorded",
-        merchant_id=card.merchant_id,
-        customer_id=card.wallet.customer_id,
-        card_id=card.pk,
         occurred_at=occurred_at,
         payload={
             "purchase_id": purchase.pk,
@@ -135,7 +133,6 @@ def _earn(card: Card, request: PurchaseRequest, occurred_at, source, actor) -> d
             "amount": purchase.amount,
             "currency": purchase.currency,
             "points_earned": points,
-            "card_number": card.number,
         },
     )
     return _result_dict(card, purchase, entry.pk if entry else None)

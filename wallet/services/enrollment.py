@@ -8,8 +8,8 @@ from django.utils import timezone
 from merchants.models import Program
 from wallet import rules
 from wallet.errors import InvalidRequest
-from wallet.events import emit_event
-from wallet.ledger import EntryDraft, append_entry, lock_card
+from wallet.events import emit_card_event
+from wallet.ledger import EntryDraft, append_entry, credit_expiry, lock_card
 from wallet.models import Card, Customer, LedgerEntry
 
 
@@ -34,30 +34,24 @@ def enroll(customer: Customer, program: Program, *, occurred_at: dt.datetime | N
         return EnrollmentResult(card=existing, created=False)
     try:
         with transaction.atomic():
-            card = _create_card(wallet, program)
-            emit_event(
+            card = lock_card(_create_card(wallet, program).pk)
+            emit_card_event(
+                card,
                 "wallet.card.enrolled",
-                merchant_id=program.merchant_id,
-                customer_id=customer.pk,
-                card_id=card.pk,
                 occurred_at=occurred_at,
-                payload={"card_number": card.number, "program_id": program.pk, "customer_id": customer.pk},
+                payload={"program_id": program.pk, "customer_id": customer.pk},
             )
             if program.welcome_bonus:
-                locked = lock_card(card.pk)
                 append_entry(
-                    locked,
+                    card,
                     EntryDraft(
                         kind=LedgerEntry.Kind.WELCOME,
                         delta=program.welcome_bonus,
                         lifetime_delta=program.welcome_bonus,
                         occurred_at=occurred_at,
-                        expires_at=rules.expiry_time(
-                            occurred_at, program.points_validity_days, program.merchant.time_zone
-                        ),
+                        expires_at=credit_expiry(card, occurred_at),
                     ),
                 )
-                card = locked
     except IntegrityError:
         existing = Card.objects.filter(wallet=wallet, program=program).first()
         if existing is None:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from wallet.events import emit_event
+from wallet.events import emit_card_event
 from wallet.ledger import EntryDraft, append_entry, expirable_points_now, lock_card
 from wallet.models import Card, LedgerEntry
 
@@ -30,13 +30,11 @@ def expire_points(card: Card, *, now: dt.datetime | None = None) -> ExpiryResult
         entry = append_entry(
             locked, EntryDraft(kind=LedgerEntry.Kind.EXPIRE, delta=-points, occurred_at=now, source="system")
         )
-        emit_event(
+        emit_card_event(
+            locked,
             "wallet.points.expired",
-            merchant_id=locked.merchant_id,
-            customer_id=locked.wallet.customer_id,
-            card_id=locked.pk,
             occurred_at=now,
-            payload={"points_expired": points, "balance": locked.balance, "card_number": locked.number},
+            payload={"points_expired": points, "balance": locked.balance},
         )
         return ExpiryResult(card_id=locked.pk, entry_id=entry.pk, points_expired=points, balance=locked.balance)
 

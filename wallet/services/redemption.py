@@ -9,7 +9,7 @@ from django.utils import timezone
 from merchants.models import Reward
 from wallet import rules
 from wallet.errors import CardClosed, InsufficientPoints, RedemptionNotCancellable, RewardUnavailable
-from wallet.events import emit_event
+from wallet.events import emit_card_event
 from wallet.idempotency import run_idempotent
 from wallet.ledger import EntryDraft, append_entry, lock_card
 from wallet.models import Card, LedgerEntry, Redemption
@@ -78,18 +78,15 @@ def redeem_reward(
                 actor_id=getattr(actor, "pk", None),
             ),
         )
-        emit_event(
+        emit_card_event(
+            locked,
             "wallet.reward.redeemed",
-            merchant_id=locked.merchant_id,
-            customer_id=locked.wallet.customer_id,
-            card_id=locked.pk,
             occurred_at=occurred_at,
             payload={
                 "redemption_id": redemption.pk,
                 "reward_id": offered.pk,
                 "reward_name": offered.name,
                 "points": offered.points_cost,
-                "card_number": locked.number,
             },
         )
         return {
@@ -162,13 +159,11 @@ def cancel_redemption(
                 actor_id=getattr(actor, "pk", None),
             ),
         )
-        emit_event(
+        emit_card_event(
+            locked,
             "wallet.redemption.cancelled",
-            merchant_id=locked.merchant_id,
-            customer_id=locked.wallet.customer_id,
-            card_id=locked.pk,
             occurred_at=occurred_at,
-            payload={"redemption_id": current.pk, "points_returned": current.points, "card_number": locked.number},
+            payload={"redemption_id": current.pk, "points_returned": current.points},
         )
         return {
             "redemption_id": current.pk,

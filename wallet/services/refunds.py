@@ -7,7 +7,7 @@ from django.utils import timezone
 from merchants.models import Program
 from wallet import rules
 from wallet.errors import RefundExceedsPurchase
-from wallet.events import emit_event
+from wallet.events import emit_card_event
 from wallet.idempotency import run_idempotent
 from wallet.ledger import EntryDraft, append_entry, lock_card
 from wallet.models import LedgerEntry, Purchase
@@ -80,11 +80,9 @@ def refund_purchase(
         fully = current.refunded_amount == current.amount
         current.status = Purchase.Status.REFUNDED if fully else Purchase.Status.PARTIALLY_REFUNDED
         current.save(update_fields=["refunded_amount", "points_reversed", "status"])
-        emit_event(
+        emit_card_event(
+            locked,
             "wallet.purchase.refunded",
-            merchant_id=locked.merchant_id,
-            customer_id=locked.wallet.customer_id,
-            card_id=locked.pk,
             occurred_at=occurred_at,
             payload={
                 "purchase_id": current.pk,
@@ -92,7 +90,6 @@ def refund_purchase(
                 "refund_amount": refund_amount,
                 "refunded_amount": current.refunded_amount,
                 "points_reversed": due,
-                "card_number": locked.number,
             },
         )
         return {
