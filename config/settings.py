@@ -4,6 +4,7 @@ Development (the default): SQLite under var/, a SQLite-backed Celery broker, gen
 Production (TESSERA_ENV=production): DJANGO_SECRET_KEY, TESSERA_SIGNING_KEY and DJANGO_ALLOWED_HOSTS
 are required, DATABASE_URL should point at PostgreSQL and CELERY_BROKER_URL at Redis or RabbitMQ.
 """
+import datetime as dt
 from pathlib import Path
 
 import dj_database_url
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
@@ -143,10 +145,31 @@ WHITENOISE_AUTOREFRESH = DEBUG
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.StandardPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_RATES": {
+        "login": env_str("THROTTLE_LOGIN", "10/minute"),
+        "register": env_str("THROTTLE_REGISTER", "5/minute"),
+    },
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": dt.timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15)),
+    "REFRESH_TOKEN_LIFETIME": dt.timedelta(days=env_int("JWT_REFRESH_DAYS", 30)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+}
+
+# Cache (throttle counters, later rate limits and rendered images): Redis when REDIS_URL is set,
+# else an in-process cache, which is enough for one development server.
+_redis_url = env_str("REDIS_URL")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url}
+    if _redis_url
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tessera API",
@@ -157,6 +180,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.openapi.add_error_responses",
+    ],
 }
 
 # Celery: a SQLite-backed broker by default (kombu's SQLAlchemy transport), Redis or RabbitMQ in production.
@@ -175,7 +203,6 @@ CELERY_BEAT_SCHEDULE = {
     # so an hourly pass catches every time zone's midnight soon after it passes.
     "expire-points": {"task": "wallet.tasks.expire_points_task", "schedule": 3600.0},
 }
-REDIS_URL = env_str("REDIS_URL")
 
 LOGGING = {
     "version": 1,

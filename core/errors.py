@@ -90,6 +90,9 @@ def api_exception_handler(exc, context):
         if isinstance(exc.detail, list):
             message = " ".join(str(item) for item in exc.detail) or message
     else:
-        message, fields = str(getattr(exc, "detail", exc)), {}
+        detail = getattr(exc, "detail", exc)
+        if isinstance(detail, dict):  # e.g. simplejwt's {"detail": ..., "code": ..., "messages": [...]}
+            detail = detail.get("detail", "")
+        message, fields = str(detail), {}
     response.data = error_body(code, message, fields)
     return response

@@ -6,6 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from core.money import validate_currency_code, validate_time_zone
+from merchants.opening_hours import validate_opening_hours
 
 
 class Merchant(models.Model):
@@ -40,6 +41,11 @@ class Store(models.Model):
         validators=[MinValueValidator(Decimal("-180")), MaxValueValidator(Decimal("180"))],
     )
     time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
+    opening_hours = models.JSONField(
+        default=dict, blank=True, validators=[validate_opening_hours],
+        help_text='Local times per weekday, e.g. {"mon": [["08:00", "12:30"], ["14:00", "19:00"]], "sun": []}. '
+        "A period may end after midnight (22:00-02:00). A day left out is closed.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:

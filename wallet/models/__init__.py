@@ -1,13 +1,17 @@
 from wallet.models.cards import Card, Customer, Wallet
 from wallet.models.events import DomainEvent
+from wallet.models.external_cards import ExternalCard
 from wallet.models.idempotency import IdempotencyRecord
 from wallet.models.ledger import LedgerEntry
+from wallet.models.preferences import CommunicationPreference
 from wallet.models.purchases import Purchase, Redemption
 
 __all__ = [
     "Card",
+    "CommunicationPreference",
     "Customer",
     "DomainEvent",
+    "ExternalCard",
     "IdempotencyRecord",
     "LedgerEntry",
     "Purchase",

@@ -9,7 +9,33 @@ class Customer(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="customer")
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     locale = models.CharField(max_length=15, default="en")
+    home_latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    home_longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    # Communication: per-merchant, per-channel opt-ins live in CommunicationPreference; these apply to all.
+    communication_paused = models.BooleanField(default=False, help_text="Pause all: no merchant may contact")
+    quiet_hours_start = models.TimeField(null=True, blank=True, help_text="Local time in the customer's zone")
+    quiet_hours_end = models.TimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    erased_at = models.DateTimeField(null=True, blank=True, help_text="Personal data erased on request")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(home_latitude__isnull=True)
+                | models.Q(home_latitude__gte=-90, home_latitude__lte=90),
+                name="customer_home_latitude_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(home_longitude__isnull=True)
+                | models.Q(home_longitude__gte=-180, home_longitude__lte=180),
+                name="customer_home_longitude_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(quiet_hours_start__isnull=True, quiet_hours_end__isnull=True)
+                | models.Q(quiet_hours_start__isnull=False, quiet_hours_end__isnull=False),
+                name="customer_quiet_hours_both_or_neither",
+            ),
+        ]
 
     def __str__(self):
         return f"Customer {self.pk} ({self.user})"

@@ -3,7 +3,7 @@ call these; none of them writes wallet models directly."""
 from wallet.services.adjustments import AdjustmentResult, adjust_points
 from wallet.services.customers import create_customer
 from wallet.services.earning import PurchaseRequest, PurchaseResult, record_purchase
-from wallet.services.enrollment import EnrollmentResult, enroll
+from wallet.services.enrollment import EnrollmentResult, enroll, leave_program
 from wallet.services.expiry import ExpiryResult, expire_due_points, expire_points
 from wallet.services.redemption import (
     CancellationResult,
@@ -28,6 +28,7 @@ __all__ = [
     "enroll",
     "expire_due_points",
     "expire_points",
+    "leave_program",
     "record_purchase",
     "redeem_reward",
     "refund_purchase",

@@ -20,7 +20,8 @@ class EnrollmentResult:
 
 
 def enroll(customer: Customer, program: Program, *, occurred_at: dt.datetime | None = None) -> EnrollmentResult:
-    """Give the customer a card in `program`. Enrolling again returns the existing card unchanged.
+    """Give the customer a card in `program`. Enrolling again returns the existing card (a card
+    closed by leaving the program is reopened, with its history and without a second welcome bonus).
 
     The unique (wallet, program) constraint is the idempotency key: two concurrent enrolments race
     on it, one creates the card and pays the welcome bonus, the other gets that same card back.
@@ -31,6 +32,8 @@ def enroll(customer: Customer, program: Program, *, occurred_at: dt.datetime | N
     wallet = customer.wallet
     existing = Card.objects.filter(wallet=wallet, program=program).first()
     if existing is not None:
+        if not existing.is_active:
+            existing = _reopen(existing, occurred_at)
         return EnrollmentResult(card=existing, created=False)
     try:
         with transaction.atomic():
@@ -58,6 +61,28 @@ def enroll(customer: Customer, program: Program, *, occurred_at: dt.datetime | N
             raise
         return EnrollmentResult(card=existing, created=False)
     return EnrollmentResult(card=card, created=True)
+
+
+def leave_program(card: Card, *, occurred_at: dt.datetime | None = None) -> Card:
+    """Close the card: no more earning or redeeming. Its history and balance stay on the ledger."""
+    occurred_at = occurred_at or timezone.now()
+    with transaction.atomic():
+        locked = lock_card(card.pk)
+        if locked.is_active:
+            locked.status, locked.closed_at = Card.Status.CLOSED, occurred_at
+            locked.save(update_fields=["status", "closed_at"])
+            emit_card_event(locked, "wallet.card.closed", occurred_at=occurred_at, payload={"balance": locked.balance})
+    return locked
+
+
+def _reopen(card: Card, occurred_at: dt.datetime) -> Card:
+    with transaction.atomic():
+        locked = lock_card(card.pk)
+        if not locked.is_active:
+            locked.status, locked.closed_at = Card.Status.ACTIVE, None
+            locked.save(update_fields=["status", "closed_at"])
+            emit_card_event(locked, "wallet.card.reopened", occurred_at=occurred_at, payload={})
+    return locked
 
 
 def _create_card(wallet, program) -> Card:

@@ -1,0 +1,1 @@
+"""Merchant-facing reads for the customer API: the directory of merchants and stores."""

@@ -1,0 +1,10 @@
+"""Routes of the customer API. Each module owns its own `urlpatterns`."""
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("wallet.api.accounts")),
+    path("", include("merchants.api.directory")),
+    path("", include("wallet.api.cards")),
+    path("", include("wallet.api.external_cards")),
+    path("", include("wallet.api.preferences")),
+]
