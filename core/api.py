@@ -4,9 +4,10 @@ from rest_framework.pagination import CursorPagination, PageNumberPagination
 
 
 class StrictSerializerMixin:
-    """Refuse unknown fields with a 400 instead of silently ignoring them: a typo in a client
-    (`ammount`) must not look like success, and server-owned fields (balance, merchant) cannot be
-    smuggled in."""
+    # Refuse unknown fields with a 400 instead of silently ignoring them: a typo in a client
+    # (`ammount`) must not look like success, and server-owned fields (balance, merchant) cannot be
+    # smuggled in. (A comment, not a docstring: drf-spectacular would show a docstring as the
+    # description of every serializer built on this.)
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

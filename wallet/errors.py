@@ -45,3 +45,7 @@ class RedemptionNotCancellable(Conflict):
 class InvalidRequest(ValidationFailed):
     code = "invalid_request"
 
+
+class CouponNotUsable(Conflict):
+    code = "coupon_not_usable"
+    default_message = "Only an issued, unexpired coupon can be used."

@@ -1,4 +1,5 @@
 """What a newcomer gets from `make run`: demo data, the admin, the API docs, served without internet."""
+import io
 import re
 
 import pytest
@@ -97,3 +98,12 @@ def test_health_and_api_errors_use_the_json_error_shape(client):
     missing = client.get("/api/no-such-endpoint/")
     assert missing.status_code == 404
     assert missing.json() == {"error": {"code": "not_found", "message": "Not found.", "fields": {}}}
+
+
+def test_openapi_schema_validates_with_no_warnings():
+    out = io.StringIO()
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
+    schema = out.getvalue()
+    for path in ("/api/v1/cards/", "/api/v1/auth/token/", "/api/v1/stores/nearby/", "/api/v1/preferences/"):
+        assert f"{path}:" in schema
+    assert "bearerAuth" in schema or "jwtAuth" in schema

@@ -1,3 +1,475 @@
-"""Placeholder: routes are added by the module's owner."""
+"""Customer API: accounts (register, log in, tokens, password, profile) and privacy (export, erasure).
 
-urlpatterns = []
+Views parse input with strict serializers, call `wallet.services.accounts` or `wallet.services.privacy`
+and shape the answer. Registering, logging in and refreshing are public; everything else needs a
+customer's access token. Endpoints that check a password are throttled like logging in.
+"""
+from dataclasses import asdict
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.urls import path
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from core.api import StrictSerializer
+from core.money import validate_time_zone
+from wallet.api.permissions import IsCustomer, current_customer
+from wallet.services import accounts, privacy
+
+ACCOUNT_TAGS = ["accounts"]
+PRIVACY_TAGS = ["privacy"]
+PASSWORD_MAX_LENGTH = 1024  # long passphrases welcome; megabyte bodies hashed with Argon2 are not
+
+
+# --- fields and serializers -----------------------------------------------------------------------
+
+
+def _django_validator(function):
+    """Run a Django validator or normaliser and report its message as a DRF field error."""
+
+    def validate(value):
+        try:
+            result = function(value)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from error
+        return value if result is None else result
+
+    return validate
+
+
+class PhoneField(serializers.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=32, help_text="E.164, e.g. +14155550123", **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        return _django_validator(accounts.normalize_phone)(value) if value else value
+
+
+class CoordinateField(serializers.DecimalField):
+    """Degrees; more than six decimals (about 11 cm) are rounded rather than refused."""
+
+    def __init__(self, limit: int, **kwargs):
+        super().__init__(
+            max_digits=9, decimal_places=6, min_value=Decimal(-limit), max_value=Decimal(limit),
+            rounding=ROUND_HALF_UP, coerce_to_string=False, allow_null=True, **kwargs,
+        )
+        self.limit = limit
+
+    def validate_precision(self, value):
+        if abs(value) <= self.limit:
+            value = value.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+        return super().validate_precision(value)
+
+
+def _password_field(**kwargs):
+    return serializers.CharField(
+        write_only=True, max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, style={"input_type": "password"},
+        **kwargs,
+    )
+
+
+class ProfileSerializer(StrictSerializer):
+    """The customer's profile. Communication settings are a separate resource."""
+
+    id = serializers.IntegerField(read_only=True, help_text="Customer id")
+    email = serializers.EmailField(allow_blank=True, max_length=254, help_text="Empty if none")
+    phone = PhoneField(allow_blank=True)
+    first_name = serializers.CharField(allow_blank=True, max_length=150)
+    time_zone = serializers.CharField(
+        max_length=64, validators=[_django_validator(validate_time_zone)], help_text="IANA time zone, e.g. Europe/Paris"
+    )
+    locale = serializers.CharField(
+        max_length=15, validators=[_django_validator(accounts.validate_locale)],
+        help_text="Language tag, e.g. en or pt-BR",
+    )
+    home_latitude = CoordinateField(90)
+    home_longitude = CoordinateField(180)
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+class RegisterRequestSerializer(StrictSerializer):
+    """A new account: an email address, a phone number or both, and a password."""
+
+    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+    phone = PhoneField(required=False, allow_blank=True)
+    password = _password_field(help_text="Checked by the password validators")
+    first_name = serializers.CharField(required=False, allow_blank=True, max_length=150, default="")
+    time_zone = serializers.CharField(
+        required=False, max_length=64, default="UTC", validators=[_django_validator(validate_time_zone)],
+        help_text="IANA time zone, e.g. Europe/Paris (default UTC)",
+    )
+    locale = serializers.CharField(
+        required=False, max_length=15, default="en", validators=[_django_validator(accounts.validate_locale)],
+    )
+
+    def validate(self, attrs):
+        if not attrs.get("email") and not attrs.get("phone"):
+            problem = ["Give an email address, a phone number or both."]
+            raise serializers.ValidationError({"email": problem, "phone": problem})
+        return attrs
+
+
+class TokenPairSerializer(serializers.Serializer):
+    """Send the access token as `Authorization: Bearer <access>`."""
+
+    access = serializers.CharField(help_text="Short-lived bearer token for the Authorization header")
+    refresh = serializers.CharField(help_text="Long-lived; exchange at auth/token/refresh/, works once")
+
+
+class RegisterResponseSerializer(serializers.Serializer):
+    """The new account's profile and a token pair: the app is logged in at once."""
+
+    profile = ProfileSerializer()
+    tokens = TokenPairSerializer()
+
+
+class LoginRequestSerializer(StrictSerializer):
+    """Credentials: the email address or phone number of the account and its password."""
+
+    login = serializers.CharField(max_length=254, help_text="Email address or phone number (E.164)")
+    password = _password_field()
+
+
+class RefreshRequestSerializer(StrictSerializer):
+    """A refresh token from logging in, registering or an earlier refresh."""
+
+    refresh = serializers.CharField(max_length=4096)
+
+
+class PasswordChangeRequestSerializer(StrictSerializer):
+    """The current password, to confirm, and the new one."""
+
+    current_password = _password_field()
+    new_password = _password_field(help_text="Checked by the password validators")
+
+
+class PasswordConfirmationSerializer(StrictSerializer):
+    """The account's password, to confirm an action that cannot be undone."""
+
+    password = _password_field(help_text="The account's current password, to confirm")
+
+
+def _valid(serializer_class, request, *, partial: bool = False) -> dict:
+    body = serializer_class(data=request.data, partial=partial)
+    body.is_valid(raise_exception=True)
+    return body.validated_data
+
+
+# --- accounts -------------------------------------------------------------------------------------
+
+
+class PublicAuthView(APIView):
+    """No authentication: these endpoints hand out tokens. 401s still say how to authenticate."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code == status.HTTP_401_UNAUTHORIZED and not response.has_header("WWW-Authenticate"):
+            response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+
+
+class RegisterView(PublicAuthView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "register"
+
+    @extend_schema(
+        operation_id="auth_register",
+        summary="Create a customer account",
+        description="Give an email address, a phone number (E.164) or both, and a password. Answers with the "
+        "new profile and a token pair, so the app is logged in at once. An email (in any letter case) or "
+        "phone already in use, a weak password or an unknown field is a 400 and creates nothing. "
+        "Throttled per client (scope `register`).",
+        tags=ACCOUNT_TAGS,
+        request=RegisterRequestSerializer,
+        responses={201: RegisterResponseSerializer},
+    )
+    def post(self, request):
+        data = _valid(RegisterRequestSerializer, request)
+        customer = accounts.register_customer(accounts.Registration(**data))
+        tokens = accounts.issue_token_pair(customer.user)
+        body = {"profile": ProfileSerializer(accounts.get_profile(customer)).data, "tokens": asdict(tokens)}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class TokenObtainView(PublicAuthView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(
+        operation_id="auth_token",
+        summary="Log in",
+        description="Exchange an email address or phone number and the password for a token pair. Wrong "
+        "credentials are a 401 with the same message whether or not the account exists; an erased or "
+        "deactivated account cannot log in. Throttled per client (scope `login`): too many attempts are a 429.",
+        tags=ACCOUNT_TAGS,
+        request=LoginRequestSerializer,
+        responses={200: TokenPairSerializer},
+    )
+    def post(self, request):
+        data = _valid(LoginRequestSerializer, request)
+        return Response(asdict(accounts.log_in(data["login"], data["password"])))
+
+
+class TokenRefreshView(PublicAuthView):
+    @extend_schema(
+        operation_id="auth_token_refresh",
+        summary="Refresh the token pair",
+        description="Exchange a refresh token for a new access and refresh token. Each refresh token works "
+        "once: using it again, or after logging out or changing the password, is a 401.",
+        tags=ACCOUNT_TAGS,
+        request=RefreshRequestSerializer,
+        responses={200: TokenPairSerializer},
+    )
+    def post(self, request):
+        data = _valid(RefreshRequestSerializer, request)
+        return Response(asdict(accounts.rotate_refresh_token(data["refresh"])))
+
+
+class LogoutView(APIView):
+    permission_classes = [IsCustomer]
+
+    @extend_schema(
+        operation_id="auth_logout",
+        summary="Log out",
+        description="Revoke one of my refresh tokens (this device's session). The access token expires on its own.",
+        tags=ACCOUNT_TAGS,
+        request=RefreshRequestSerializer,
+        responses={204: OpenApiResponse(description="Logged out")},
+    )
+    def post(self, request):
+        data = _valid(RefreshRequestSerializer, request)
+        accounts.log_out(request.user, data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeView(APIView):
+    permission_classes = [IsCustomer]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(
+        operation_id="auth_password_change",
+        summary="Change my password",
+        description="Needs the current password. Afterwards every refresh token of the account is revoked, "
+        "so all devices log in again. A wrong current password or a weak new one is a 400 and changes nothing.",
+        tags=ACCOUNT_TAGS,
+        request=PasswordChangeRequestSerializer,
+        responses={204: OpenApiResponse(description="Password changed; all sessions ended")},
+    )
+    def post(self, request):
+        data = _valid(PasswordChangeRequestSerializer, request)
+        accounts.change_password(
+            request.user, current_password=data["current_password"], new_password=data["new_password"]
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProfileView(APIView):
+    permission_classes = [IsCustomer]
+
+    @extend_schema(
+        operation_id="me_retrieve",
+        summary="My profile",
+        tags=ACCOUNT_TAGS,
+        responses={200: ProfileSerializer},
+    )
+    def get(self, request):
+        return Response(ProfileSerializer(accounts.get_profile(current_customer(request))).data)
+
+    @extend_schema(
+        operation_id="me_update",
+        summary="Update my profile",
+        description="Change any of email, phone, first name, time zone, locale and home location; all or "
+        "nothing. An invalid time zone, a coordinate out of range, an email or phone someone else uses, "
+        "removing both email and phone, or an unknown or read-only field is a 400 and writes nothing.",
+        tags=ACCOUNT_TAGS,
+        request=ProfileSerializer,
+        responses={200: ProfileSerializer},
+    )
+    def patch(self, request):
+        data = _valid(ProfileSerializer, request, partial=True)
+        profile = accounts.update_profile(current_customer(request), data)
+        return Response(ProfileSerializer(profile).data)
+
+
+# --- privacy --------------------------------------------------------------------------------------
+
+
+class ExportEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    delta = serializers.IntegerField()
+    balance_after = serializers.IntegerField()
+    reason = serializers.CharField()
+    source = serializers.CharField()
+    purchase_id = serializers.IntegerField(allow_null=True)
+    redemption_id = serializers.IntegerField(allow_null=True)
+    reverses_id = serializers.IntegerField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    occurred_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+
+
+class ExportPurchaseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    store = serializers.CharField(allow_null=True)
+    amount = serializers.IntegerField(help_text="Minor units")
+    currency = serializers.CharField()
+    items = serializers.JSONField()
+    status = serializers.CharField()
+    refunded_amount = serializers.IntegerField()
+    points_earned = serializers.IntegerField()
+    points_reversed = serializers.IntegerField()
+    occurred_at = serializers.DateTimeField()
+
+
+class ExportRedemptionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reward = serializers.CharField()
+    points = serializers.IntegerField()
+    coupon_code = serializers.CharField()
+    status = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    used_at = serializers.DateTimeField(allow_null=True)
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+
+
+class ExportNamedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class ExportCardSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    merchant = ExportNamedSerializer()
+    program = ExportNamedSerializer()
+    status = serializers.CharField()
+    balance = serializers.IntegerField()
+    lifetime_points = serializers.IntegerField()
+    tier = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+    ledger_entries = ExportEntrySerializer(many=True)
+    purchases = ExportPurchaseSerializer(many=True)
+    redemptions = ExportRedemptionSerializer(many=True)
+
+
+class ExportProfileSerializer(serializers.Serializer):
+    customer_id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.CharField()
+    phone = serializers.CharField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    time_zone = serializers.CharField()
+    locale = serializers.CharField()
+    home_latitude = serializers.CharField(allow_null=True, help_text="Decimal degrees as a string")
+    home_longitude = serializers.CharField(allow_null=True)
+    date_joined = serializers.DateTimeField()
+    last_login = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ExportPreferenceSerializer(serializers.Serializer):
+    merchant_id = serializers.IntegerField()
+    merchant_name = serializers.CharField()
+    channel = serializers.CharField()
+    is_opted_in = serializers.BooleanField()
+    updated_at = serializers.DateTimeField()
+
+
+class ExportCommunicationSerializer(serializers.Serializer):
+    communication_paused = serializers.BooleanField()
+    quiet_hours_start = serializers.CharField(allow_null=True, help_text="Local time, HH:MM:SS")
+    quiet_hours_end = serializers.CharField(allow_null=True)
+    preferences = ExportPreferenceSerializer(many=True)
+
+
+class ExportExternalCardSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    barcode_value = serializers.CharField()
+    barcode_format = serializers.CharField()
+    color = serializers.CharField()
+    note = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ExportSerializer(serializers.Serializer):
+    """Everything Tessera holds about the customer (times in UTC, ISO 8601)."""
+
+    format = serializers.CharField(help_text=f"Always {privacy.EXPORT_FORMAT}")
+    version = serializers.IntegerField()
+    exported_at = serializers.DateTimeField()
+    profile = ExportProfileSerializer()
+    communication = ExportCommunicationSerializer()
+    cards = ExportCardSerializer(many=True)
+    external_cards = ExportExternalCardSerializer(many=True)
+
+
+class ExportView(APIView):
+    permission_classes = [IsCustomer]
+
+    @extend_schema(
+        operation_id="me_export",
+        summary="Download my data",
+        description="Everything Tessera holds about me as one JSON document, served as a file download: "
+        "profile, cards with balances, every ledger entry, purchases, redemptions and their coupon codes, "
+        "third-party cards, communication preferences and settings.",
+        tags=PRIVACY_TAGS,
+        responses={200: ExportSerializer},
+    )
+    def get(self, request):
+        data = privacy.export_customer_data(current_customer(request))
+        response = Response(data)
+        filename = f"tessera-export-{data['profile']['customer_id']}-{data['exported_at'][:10]}.json"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class EraseView(APIView):
+    permission_classes = [IsCustomer]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(
+        operation_id="me_erase",
+        summary="Erase my account",
+        description="Confirm with the password. Deletes my name, email, phone, home location, third-party "
+        "cards and communication preferences, closes my cards and ends every session; this cannot be "
+        "undone. Cards, points history, purchases and redemptions stay, no longer linked to me, because "
+        "merchants must keep them for their accounts. A wrong password is a 400 and changes nothing.",
+        tags=PRIVACY_TAGS,
+        request=PasswordConfirmationSerializer,
+        responses={204: OpenApiResponse(description="Erased; the access token no longer works")},
+    )
+    def post(self, request):
+        data = _valid(PasswordConfirmationSerializer, request)
+        accounts.verify_password(request.user, data["password"])
+        privacy.erase_customer(current_customer(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+urlpatterns = [
+    path("auth/register/", RegisterView.as_view(), name="auth-register"),
+    path("auth/token/", TokenObtainView.as_view(), name="auth-token"),
+    path("auth/token/refresh/", TokenRefreshView.as_view(), name="auth-token-refresh"),
+    path("auth/logout/", LogoutView.as_view(), name="auth-logout"),
+    path("auth/password/", PasswordChangeView.as_view(), name="auth-password"),
+    path("me/", ProfileView.as_view(), name="me"),
+    path("me/export/", ExportView.as_view(), name="me-export"),
+    path("me/erase/", EraseView.as_view(), name="me-erase"),
+]

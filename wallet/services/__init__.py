@@ -5,10 +5,18 @@ from wallet.services.customers import create_customer
 from wallet.services.earning import PurchaseRequest, PurchaseResult, record_purchase
 from wallet.services.enrollment import EnrollmentResult, enroll, leave_program
 from wallet.services.expiry import ExpiryResult, expire_due_points, expire_points
+from wallet.services.external_cards import (
+    ExternalCardChanges,
+    ExternalCardDraft,
+    add_external_card,
+    remove_external_card,
+    update_external_card,
+)
 from wallet.services.redemption import (
     CancellationResult,
     RedemptionResult,
     cancel_redemption,
+    mark_coupon_used,
     redeem_reward,
 )
 from wallet.services.refunds import RefundResult, refund_purchase
@@ -18,10 +26,13 @@ __all__ = [
     "CancellationResult",
     "EnrollmentResult",
     "ExpiryResult",
+    "ExternalCardChanges",
+    "ExternalCardDraft",
     "PurchaseRequest",
     "PurchaseResult",
     "RedemptionResult",
     "RefundResult",
+    "add_external_card",
     "adjust_points",
     "cancel_redemption",
     "create_customer",
@@ -29,7 +40,35 @@ __all__ = [
     "expire_due_points",
     "expire_points",
     "leave_program",
+    "mark_coupon_used",
     "record_purchase",
     "redeem_reward",
     "refund_purchase",
+    "remove_external_card",
+    "update_external_card",
+]
+
+# Accounts and privacy (appended: see wallet/services/accounts.py and privacy.py).
+from wallet.services.accounts import (  # noqa: E402
+    Registration,
+    TokenPair,
+    change_password,
+    log_in,
+    register_customer,
+    revoke_refresh_tokens,
+    update_profile,
+)
+from wallet.services.privacy import ErasureResult, erase_customer, export_customer_data  # noqa: E402
+
+__all__ += [
+    "ErasureResult",
+    "Registration",
+    "TokenPair",
+    "change_password",
+    "erase_customer",
+    "export_customer_data",
+    "log_in",
+    "register_customer",
+    "revoke_refresh_tokens",
+    "update_profile",
 ]

@@ -91,5 +91,9 @@ def _create_card(wallet, program) -> Card:
         number = rules.new_card_number()
         if Card.objects.filter(number=number).exists():
             continue
-        return Card.objects.create(wallet=wallet, program=program, merchant_id=program.merchant_id, number=number)
+        # A tier that starts at 0 points is the member's tier from day one, before any purchase.
+        starting_tier = rules.tier_for(0, list(program.tiers.order_by("threshold")))
+        return Card.objects.create(
+            wallet=wallet, program=program, merchant_id=program.merchant_id, number=number, tier=starting_tier
+        )
     raise RuntimeError("Could not draw an unused card number.")

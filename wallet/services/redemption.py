@@ -1,4 +1,4 @@
-"""Spending points on a reward (a single-use coupon) and cancelling an unused one."""
+"""Spending points on a reward (a single-use coupon), using that coupon once, and cancelling an unused one."""
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -8,7 +8,13 @@ from django.utils import timezone
 
 from merchants.models import Reward
 from wallet import rules
-from wallet.errors import CardClosed, InsufficientPoints, RedemptionNotCancellable, RewardUnavailable
+from wallet.errors import (
+    CardClosed,
+    CouponNotUsable,
+    InsufficientPoints,
+    RedemptionNotCancellable,
+    RewardUnavailable,
+)
 from wallet.events import emit_card_event
 from wallet.idempotency import run_idempotent
 from wallet.ledger import EntryDraft, append_entry, lock_card
@@ -181,3 +187,35 @@ def cancel_redemption(
         work=work,
     )
     return CancellationResult(**result, replayed=replayed)
+
+
+def mark_coupon_used(redemption: Redemption, *, occurred_at: dt.datetime | None = None) -> Redemption:
+    """Use a coupon at the counter, once. Only an issued coupon that has not expired can be used.
+
+    Locks the card, then the redemption (the order every service keeps), so a use racing a
+    cancellation is judged after it: the coupon is either used or cancelled, never both. Using
+    it moves no points (they were spent when it was issued), so there is no ledger entry and no
+    idempotency key: a second use is refused, which is what a cashier must see.
+    """
+    occurred_at = occurred_at or timezone.now()
+    with transaction.atomic():
+        locked = lock_card(redemption.card_id)
+        current = Redemption.objects.select_for_update().get(pk=redemption.pk)
+        if current.status == Redemption.Status.USED:
+            raise CouponNotUsable("This coupon was already used.", fields={"status": [current.status]})
+        if current.status != Redemption.Status.ISSUED:
+            raise CouponNotUsable("This coupon was cancelled.", fields={"status": [current.status]})
+        if current.expires_at <= occurred_at:
+            raise CouponNotUsable(
+                "This coupon has expired.", fields={"expires_at": [current.expires_at.isoformat()]}
+            )
+        current.status = Redemption.Status.USED
+        current.used_at = occurred_at
+        current.save(update_fields=["status", "used_at"])
+        emit_card_event(
+            locked,
+            "wallet.coupon.used",
+            occurred_at=occurred_at,
+            payload={"redemption_id": current.pk, "reward_id": current.reward_id, "points": current.points},
+        )
+    return current
