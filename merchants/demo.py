@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from merchants.models import Merchant, Program, Reward, StaffMember, Store, Tier
+from merchants.opening_hours import WEEKDAYS
 from merchants.services import grant_staff_access
 from pos_integration.models import PosDevice
 from pos_integration.services import register_device, rotate_device_key
@@ -27,7 +28,8 @@ MERCHANTS = [
         "brand_color": "#7C3F00", "owner": "cafe-owner",
         "store": {"name": "Café Lumen Marais", "address_line": "12 Rue des Archives", "city": "Paris",
                   "postal_code": "75004", "country": "FR", "latitude": Decimal("48.857500"),
-                  "longitude": Decimal("2.356000"), "time_zone": "Europe/Paris"},
+                  "longitude": Decimal("2.356000"), "time_zone": "Europe/Paris",
+                  "opening_hours": {day: [["07:30", "19:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat")}},
         "program": {"name": "Lumen Beans", "points_per_currency_unit": Decimal("10"), "welcome_bonus": 50,
                     "points_validity_days": 365, "refund_policy": Program.RefundPolicy.ALLOW_NEGATIVE},
         "tiers": [("Regular", 0, Decimal("1")), ("Gold", 1000, Decimal("1.5"))],
@@ -40,7 +42,8 @@ MERCHANTS = [
         "brand_color": "#1E3A8A", "owner": "books-owner",
         "store": {"name": "Pageturner Brooklyn", "address_line": "210 Court St", "city": "Brooklyn",
                   "postal_code": "11201", "country": "US", "latitude": Decimal("40.686000"),
-                  "longitude": Decimal("-73.993500"), "time_zone": "America/New_York"},
+                  "longitude": Decimal("-73.993500"), "time_zone": "America/New_York",
+                  "opening_hours": {day: [["10:00", "21:00"]] for day in WEEKDAYS}},
         "program": {"name": "Pageturner Rewards", "points_per_currency_unit": Decimal("1"), "welcome_bonus": 20,
                     "points_validity_days": None, "refund_policy": Program.RefundPolicy.FLOOR_AT_ZERO},
         "tiers": [("Reader", 0, Decimal("1")), ("Bookworm", 500, Decimal("2"))],

@@ -10,6 +10,8 @@ through Hypothesis directly; failures are collected per operation and reported t
 """
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
@@ -32,7 +34,18 @@ FUZZ_CHECKS = [
 
 
 @pytest.fixture
-def bearer(db):
+def keep_test_connection():
+    """Calling the WSGI app directly fires request_started/finished, whose handler would close the
+    test's database connection mid-transaction; Django's test client disconnects it the same way."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def bearer(db, keep_test_connection):
     world = build_world()
     buy(world.card, 25000)
     return {"Authorization": client_for(world.customer.user)._credentials["HTTP_AUTHORIZATION"]}

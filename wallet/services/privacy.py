@@ -38,7 +38,7 @@ def erase_customer(customer: Customer, *, occurred_at: dt.datetime | None = None
     occurred_at = occurred_at or timezone.now()
     with transaction.atomic():
         # Lock order: customer (and its user), then each card in primary-key order (leave_program).
-        locked = Customer.objects.select_for_update().select_related("user", "wallet").get(pk=customer.pk)
+        locked = Customer.objects.select_for_update(of=("self",)).select_related("user", "wallet").get(pk=customer.pk)
         if locked.erased_at is not None:
             return ErasureResult(locked.pk, 0, (), already_erased=True)
         cards = list(Card.objects.filter(wallet__customer=locked).order_by("pk"))
