@@ -1,5 +1,5 @@
 """Errors the wallet services raise; each has a stable code the API and the counter show."""
-from core.errors import Conflict, ValidationFailed
+from core.errors import Conflict, TesseraError, ValidationFailed
 
 
 class InsufficientPoints(Conflict):
@@ -49,3 +49,22 @@ class InvalidRequest(ValidationFailed):
 class CouponNotUsable(Conflict):
     code = "coupon_not_usable"
     default_message = "Only an issued, unexpired coupon can be used."
+
+
+class InvalidCredentials(TesseraError):
+    # The same message whether the account exists, is inactive or the password is wrong: nobody can
+    # probe which logins exist.
+    code = "invalid_credentials"
+    http_status = 401
+    default_message = "No active account found with this login and password."
+
+
+class InvalidRefreshToken(TesseraError):
+    code = "invalid_token"
+    http_status = 401
+    default_message = "The refresh token is invalid, expired or revoked."
+
+
+class WrongPassword(ValidationFailed):
+    code = "wrong_password"
+    default_message = "The password is not correct."

@@ -1,8 +1,8 @@
-"""Customer API: accounts (register, log in, tokens, password, profile) and privacy (export, erasure).
+"""Customer API: accounts (register, log in, tokens, password, profile). Privacy is in wallet/api/privacy.py.
 
-Views parse input with strict serializers, call `wallet.services.accounts` or `wallet.services.privacy`
-and shape the answer. Registering, logging in and refreshing are public; everything else needs a
-customer's access token. Endpoints that check a password are throttled like logging in.
+Views parse input with strict serializers, call `wallet.services.accounts` and shape the answer.
+Registering, logging in and refreshing are public; everything else needs a customer's access token.
+Endpoints that check a password are throttled like logging in.
 """
 from dataclasses import asdict
 from decimal import ROUND_HALF_UP, Decimal
@@ -19,10 +19,9 @@ from rest_framework.views import APIView
 from core.api import StrictSerializer
 from core.money import validate_time_zone
 from wallet.api.permissions import IsCustomer, current_customer
-from wallet.services import accounts, privacy
+from wallet.services import accounts
 
 ACCOUNT_TAGS = ["accounts"]
-PRIVACY_TAGS = ["privacy"]
 PASSWORD_MAX_LENGTH = 1024  # long passphrases welcome; megabyte bodies hashed with Argon2 are not
 
 
@@ -155,7 +154,7 @@ class PasswordConfirmationSerializer(StrictSerializer):
     password = _password_field(help_text="The account's current password, to confirm")
 
 
-def _valid(serializer_class, request, *, partial: bool = False) -> dict:
+def valid_input(serializer_class, request, *, partial: bool = False) -> dict:
     body = serializer_class(data=request.data, partial=partial)
     body.is_valid(raise_exception=True)
     return body.validated_data
@@ -193,7 +192,7 @@ class RegisterView(PublicAuthView):
         responses={201: RegisterResponseSerializer},
     )
     def post(self, request):
-        data = _valid(RegisterRequestSerializer, request)
+        data = valid_input(RegisterRequestSerializer, request)
         customer = accounts.register_customer(accounts.Registration(**data))
         tokens = accounts.issue_token_pair(customer.user)
         body = {"profile": ProfileSerializer(accounts.get_profile(customer)).data, "tokens": asdict(tokens)}
@@ -215,7 +214,7 @@ class TokenObtainView(PublicAuthView):
         responses={200: TokenPairSerializer},
     )
     def post(self, request):
-        data = _valid(LoginRequestSerializer, request)
+        data = valid_input(LoginRequestSerializer, request)
         return Response(asdict(accounts.log_in(data["login"], data["password"])))
 
 
@@ -230,7 +229,7 @@ class TokenRefreshView(PublicAuthView):
         responses={200: TokenPairSerializer},
     )
     def post(self, request):
-        data = _valid(RefreshRequestSerializer, request)
+        data = valid_input(RefreshRequestSerializer, request)
         return Response(asdict(accounts.rotate_refresh_token(data["refresh"])))
 
 
@@ -246,7 +245,7 @@ class LogoutView(APIView):
         responses={204: OpenApiResponse(description="Logged out")},
     )
     def post(self, request):
-        data = _valid(RefreshRequestSerializer, request)
+        data = valid_input(RefreshRequestSerializer, request)
         accounts.log_out(request.user, data["refresh"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -266,7 +265,7 @@ class PasswordChangeView(APIView):
         responses={204: OpenApiResponse(description="Password changed; all sessions ended")},
     )
     def post(self, request):
-        data = _valid(PasswordChangeRequestSerializer, request)
+        data = valid_input(PasswordChangeRequestSerializer, request)
         accounts.change_password(
             request.user, current_password=data["current_password"], new_password=data["new_password"]
         )
@@ -296,172 +295,9 @@ class ProfileView(APIView):
         responses={200: ProfileSerializer},
     )
     def patch(self, request):
-        data = _valid(ProfileSerializer, request, partial=True)
+        data = valid_input(ProfileSerializer, request, partial=True)
         profile = accounts.update_profile(current_customer(request), data)
         return Response(ProfileSerializer(profile).data)
-
-
-# --- privacy --------------------------------------------------------------------------------------
-
-
-class ExportEntrySerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    kind = serializers.CharField()
-    delta = serializers.IntegerField()
-    balance_after = serializers.IntegerField()
-    reason = serializers.CharField()
-    source = serializers.CharField()
-    purchase_id = serializers.IntegerField(allow_null=True)
-    redemption_id = serializers.IntegerField(allow_null=True)
-    reverses_id = serializers.IntegerField(allow_null=True)
-    expires_at = serializers.DateTimeField(allow_null=True)
-    occurred_at = serializers.DateTimeField()
-    created_at = serializers.DateTimeField()
-
-
-class ExportPurchaseSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    external_id = serializers.CharField()
-    store = serializers.CharField(allow_null=True)
-    amount = serializers.IntegerField(help_text="Minor units")
-    currency = serializers.CharField()
-    items = serializers.JSONField()
-    status = serializers.CharField()
-    refunded_amount = serializers.IntegerField()
-    points_earned = serializers.IntegerField()
-    points_reversed = serializers.IntegerField()
-    occurred_at = serializers.DateTimeField()
-
-
-class ExportRedemptionSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    reward = serializers.CharField()
-    points = serializers.IntegerField()
-    coupon_code = serializers.CharField()
-    status = serializers.CharField()
-    expires_at = serializers.DateTimeField()
-    created_at = serializers.DateTimeField()
-    used_at = serializers.DateTimeField(allow_null=True)
-    cancelled_at = serializers.DateTimeField(allow_null=True)
-
-
-class ExportNamedSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-
-
-class ExportCardSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    number = serializers.CharField()
-    merchant = ExportNamedSerializer()
-    program = ExportNamedSerializer()
-    status = serializers.CharField()
-    balance = serializers.IntegerField()
-    lifetime_points = serializers.IntegerField()
-    tier = serializers.CharField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    closed_at = serializers.DateTimeField(allow_null=True)
-    ledger_entries = ExportEntrySerializer(many=True)
-    purchases = ExportPurchaseSerializer(many=True)
-    redemptions = ExportRedemptionSerializer(many=True)
-
-
-class ExportProfileSerializer(serializers.Serializer):
-    customer_id = serializers.IntegerField()
-    username = serializers.CharField()
-    email = serializers.CharField()
-    phone = serializers.CharField()
-    first_name = serializers.CharField()
-    last_name = serializers.CharField()
-    time_zone = serializers.CharField()
-    locale = serializers.CharField()
-    home_latitude = serializers.CharField(allow_null=True, help_text="Decimal degrees as a string")
-    home_longitude = serializers.CharField(allow_null=True)
-    date_joined = serializers.DateTimeField()
-    last_login = serializers.DateTimeField(allow_null=True)
-    created_at = serializers.DateTimeField()
-
-
-class ExportPreferenceSerializer(serializers.Serializer):
-    merchant_id = serializers.IntegerField()
-    merchant_name = serializers.CharField()
-    channel = serializers.CharField()
-    is_opted_in = serializers.BooleanField()
-    updated_at = serializers.DateTimeField()
-
-
-class ExportCommunicationSerializer(serializers.Serializer):
-    communication_paused = serializers.BooleanField()
-    quiet_hours_start = serializers.CharField(allow_null=True, help_text="Local time, HH:MM:SS")
-    quiet_hours_end = serializers.CharField(allow_null=True)
-    preferences = ExportPreferenceSerializer(many=True)
-
-
-class ExportExternalCardSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    barcode_value = serializers.CharField()
-    barcode_format = serializers.CharField()
-    color = serializers.CharField()
-    note = serializers.CharField()
-    created_at = serializers.DateTimeField()
-
-
-class ExportSerializer(serializers.Serializer):
-    """Everything Tessera holds about the customer (times in UTC, ISO 8601)."""
-
-    format = serializers.CharField(help_text=f"Always {privacy.EXPORT_FORMAT}")
-    version = serializers.IntegerField()
-    exported_at = serializers.DateTimeField()
-    profile = ExportProfileSerializer()
-    communication = ExportCommunicationSerializer()
-    cards = ExportCardSerializer(many=True)
-    external_cards = ExportExternalCardSerializer(many=True)
-
-
-class ExportView(APIView):
-    permission_classes = [IsCustomer]
-
-    @extend_schema(
-        operation_id="me_export",
-        summary="Download my data",
-        description="Everything Tessera holds about me as one JSON document, served as a file download: "
-        "profile, cards with balances, every ledger entry, purchases, redemptions and their coupon codes, "
-        "third-party cards, communication preferences and settings.",
-        tags=PRIVACY_TAGS,
-        responses={200: ExportSerializer},
-    )
-    def get(self, request):
-        data = privacy.export_customer_data(current_customer(request))
-        response = Response(data)
-        filename = f"tessera-export-{data['profile']['customer_id']}-{data['exported_at'][:10]}.json"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        response["Cache-Control"] = "no-store"
-        return response
-
-
-class EraseView(APIView):
-    permission_classes = [IsCustomer]
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
-
-    @extend_schema(
-        operation_id="me_erase",
-        summary="Erase my account",
-        description="Confirm with the password. Deletes my name, email, phone, home location, third-party "
-        "cards and communication preferences, closes my cards and ends every session; this cannot be "
-        "undone. Cards, points history, purchases and redemptions stay, no longer linked to me, because "
-        "merchants must keep them for their accounts. A wrong password is a 400 and changes nothing.",
-        tags=PRIVACY_TAGS,
-        request=PasswordConfirmationSerializer,
-        responses={204: OpenApiResponse(description="Erased; the access token no longer works")},
-    )
-    def post(self, request):
-        data = _valid(PasswordConfirmationSerializer, request)
-        accounts.verify_password(request.user, data["password"])
-        privacy.erase_customer(current_customer(request))
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
 
 urlpatterns = [
     path("auth/register/", RegisterView.as_view(), name="auth-register"),
@@ -470,6 +306,4 @@ urlpatterns = [
     path("auth/logout/", LogoutView.as_view(), name="auth-logout"),
     path("auth/password/", PasswordChangeView.as_view(), name="auth-password"),
     path("me/", ProfileView.as_view(), name="me"),
-    path("me/export/", ExportView.as_view(), name="me-export"),
-    path("me/erase/", EraseView.as_view(), name="me-erase"),
 ]

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("wallet.api.accounts")),
+    path("", include("wallet.api.privacy")),
     path("", include("merchants.api.directory")),
     path("", include("wallet.api.cards")),
     path("", include("wallet.api.external_cards")),

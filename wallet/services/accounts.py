@@ -23,7 +23,8 @@ from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from core.errors import TesseraError, ValidationFailed
+from core.errors import ValidationFailed
+from wallet.errors import InvalidCredentials, InvalidRefreshToken, WrongPassword
 from wallet.events import emit_event
 from wallet.models import Customer
 from wallet.services.customers import create_customer
@@ -33,26 +34,6 @@ User = get_user_model()
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
-# Same message whether the account exists, is inactive or the password is wrong: nobody can probe
-# which logins exist through this endpoint.
-_BAD_LOGIN = "No active account found with this login and password."
-
-
-class InvalidCredentials(TesseraError):
-    code = "invalid_credentials"
-    http_status = 401
-    default_message = _BAD_LOGIN
-
-
-class InvalidRefreshToken(TesseraError):
-    code = "invalid_token"
-    http_status = 401
-    default_message = "The refresh token is invalid, expired or revoked."
-
-
-class WrongPassword(ValidationFailed):
-    code = "wrong_password"
-    default_message = "The password is not correct."
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,181 @@
+"""Customer API: privacy. Export everything held about me; erase my account.
+
+Both need the customer's access token; erasure also needs the password and is throttled like logging in.
+"""
+from django.urls import path
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from wallet.api.accounts import PasswordConfirmationSerializer, valid_input
+from wallet.api.permissions import IsCustomer, current_customer
+from wallet.services import accounts, privacy
+
+PRIVACY_TAGS = ["privacy"]
+
+
+class ExportEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    delta = serializers.IntegerField()
+    balance_after = serializers.IntegerField()
+    reason = serializers.CharField()
+    source = serializers.CharField()
+    purchase_id = serializers.IntegerField(allow_null=True)
+    redemption_id = serializers.IntegerField(allow_null=True)
+    reverses_id = serializers.IntegerField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    occurred_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+
+
+class ExportPurchaseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    store = serializers.CharField(allow_null=True)
+    amount = serializers.IntegerField(help_text="Minor units")
+    currency = serializers.CharField()
+    items = serializers.JSONField()
+    status = serializers.CharField()
+    refunded_amount = serializers.IntegerField()
+    points_earned = serializers.IntegerField()
+    points_reversed = serializers.IntegerField()
+    occurred_at = serializers.DateTimeField()
+
+
+class ExportRedemptionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reward = serializers.CharField()
+    points = serializers.IntegerField()
+    coupon_code = serializers.CharField()
+    status = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    used_at = serializers.DateTimeField(allow_null=True)
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+
+
+class ExportNamedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class ExportCardSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    merchant = ExportNamedSerializer()
+    program = ExportNamedSerializer()
+    status = serializers.CharField()
+    balance = serializers.IntegerField()
+    lifetime_points = serializers.IntegerField()
+    tier = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+    ledger_entries = ExportEntrySerializer(many=True)
+    purchases = ExportPurchaseSerializer(many=True)
+    redemptions = ExportRedemptionSerializer(many=True)
+
+
+class ExportProfileSerializer(serializers.Serializer):
+    customer_id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.CharField()
+    phone = serializers.CharField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    time_zone = serializers.CharField()
+    locale = serializers.CharField()
+    home_latitude = serializers.CharField(allow_null=True, help_text="Decimal degrees as a string")
+    home_longitude = serializers.CharField(allow_null=True)
+    date_joined = serializers.DateTimeField()
+    last_login = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ExportPreferenceSerializer(serializers.Serializer):
+    merchant_id = serializers.IntegerField()
+    merchant_name = serializers.CharField()
+    channel = serializers.CharField()
+    is_opted_in = serializers.BooleanField()
+    updated_at = serializers.DateTimeField()
+
+
+class ExportCommunicationSerializer(serializers.Serializer):
+    communication_paused = serializers.BooleanField()
+    quiet_hours_start = serializers.CharField(allow_null=True, help_text="Local time, HH:MM:SS")
+    quiet_hours_end = serializers.CharField(allow_null=True)
+    preferences = ExportPreferenceSerializer(many=True)
+
+
+class ExportExternalCardSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    barcode_value = serializers.CharField()
+    barcode_format = serializers.CharField()
+    color = serializers.CharField()
+    note = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ExportSerializer(serializers.Serializer):
+    """Everything Tessera holds about the customer (times in UTC, ISO 8601)."""
+
+    format = serializers.CharField(help_text=f"Always {privacy.EXPORT_FORMAT}")
+    version = serializers.IntegerField()
+    exported_at = serializers.DateTimeField()
+    profile = ExportProfileSerializer()
+    communication = ExportCommunicationSerializer()
+    cards = ExportCardSerializer(many=True)
+    external_cards = ExportExternalCardSerializer(many=True)
+
+
+class ExportView(APIView):
+    permission_classes = [IsCustomer]
+
+    @extend_schema(
+        operation_id="me_export",
+        summary="Download my data",
+        description="Everything Tessera holds about me as one JSON document, served as a file download: "
+        "profile, cards with balances, every ledger entry, purchases, redemptions and their coupon codes, "
+        "third-party cards, communication preferences and settings.",
+        tags=PRIVACY_TAGS,
+        responses={200: ExportSerializer},
+    )
+    def get(self, request):
+        data = privacy.export_customer_data(current_customer(request))
+        response = Response(data)
+        filename = f"tessera-export-{data['profile']['customer_id']}-{data['exported_at'][:10]}.json"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class EraseView(APIView):
+    permission_classes = [IsCustomer]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(
+        operation_id="me_erase",
+        summary="Erase my account",
+        description="Confirm with the password. Deletes my name, email, phone, home location, third-party "
+        "cards and communication preferences, closes my cards and ends every session; this cannot be "
+        "undone. Cards, points history, purchases and redemptions stay, no longer linked to me, because "
+        "merchants must keep them for their accounts. A wrong password is a 400 and changes nothing.",
+        tags=PRIVACY_TAGS,
+        request=PasswordConfirmationSerializer,
+        responses={204: OpenApiResponse(description="Erased; the access token no longer works")},
+    )
+    def post(self, request):
+        data = valid_input(PasswordConfirmationSerializer, request)
+        accounts.verify_password(request.user, data["password"])
+        privacy.erase_customer(current_customer(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+urlpatterns = [
+    path("me/export/", ExportView.as_view(), name="me-export"),
+    path("me/erase/", EraseView.as_view(), name="me-erase"),
+]
