@@ -222,3 +222,29 @@ if IS_PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
+
+# Passes (QR/barcodes, Apple Wallet, Google Wallet). The public URL is what passes and links point at.
+TESSERA_PUBLIC_URL = env_str("TESSERA_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+_PASS_DIR = VAR_DIR / "passes"
+APPLE_WALLET = {
+    "PASS_TYPE_IDENTIFIER": env_str("APPLE_PASS_TYPE_IDENTIFIER", "pass.dev.tessera.loyalty"),
+    "TEAM_IDENTIFIER": env_str("APPLE_TEAM_IDENTIFIER", "TESSERADEV"),
+    # PEM files; `manage.py make_dev_pass_certificates` writes a self-signed set here for development.
+    "CERTIFICATE_PATH": env_str("APPLE_PASS_CERTIFICATE", str(_PASS_DIR / "pass-certificate.pem")),
+    "KEY_PATH": env_str("APPLE_PASS_KEY", str(_PASS_DIR / "pass-key.pem")),
+    "KEY_PASSWORD": env_str("APPLE_PASS_KEY_PASSWORD"),
+    "WWDR_CERTIFICATE_PATH": env_str("APPLE_WWDR_CERTIFICATE", str(_PASS_DIR / "wwdr.pem")),
+}
+APNS = {
+    "BASE_URL": env_str("APNS_BASE_URL", "https://api.push.apple.com"),
+    "KEY_PATH": env_str("APNS_KEY_PATH"),  # the .p8 token-auth key
+    "KEY_ID": env_str("APNS_KEY_ID"),
+    "TEAM_ID": env_str("APNS_TEAM_ID"),
+}
+GOOGLE_WALLET = {
+    "ISSUER_ID": env_str("GOOGLE_WALLET_ISSUER_ID", "3388000000000000000"),
+    "SERVICE_ACCOUNT_FILE": env_str("GOOGLE_WALLET_SERVICE_ACCOUNT_FILE"),
+    "API_BASE_URL": env_str("GOOGLE_WALLET_API_BASE_URL", "https://walletobjects.googleapis.com/walletobjects/v1"),
+    "TOKEN_URL": env_str("GOOGLE_OAUTH_TOKEN_URL", "https://oauth2.googleapis.com/token"),
+    "ORIGINS": env_list("GOOGLE_WALLET_ORIGINS"),
+}

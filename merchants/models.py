@@ -92,6 +92,13 @@ class Program(models.Model):
         "Empty: points never expire.",
     )
     refund_policy = models.CharField(max_length=20, choices=RefundPolicy.choices, default=RefundPolicy.ALLOW_NEGATIVE)
+    token_period_seconds = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(5)],
+        help_text="A pass's QR token changes this often, so a screenshot goes stale.",
+    )
+    token_drift_steps = models.PositiveSmallIntegerField(
+        default=1, help_text="How many periods either side a token is still accepted (clock drift, slow scans)."
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

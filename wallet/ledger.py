@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.db.models import Q, Sum
+from django.utils import timezone
 
 from wallet import rules
 from wallet.events import emit_card_event
@@ -61,7 +62,8 @@ def append_entry(card: Card, draft: EntryDraft) -> LedgerEntry:
         card.lifetime_points = max(0, card.lifetime_points + draft.lifetime_delta)
         tier = rules.tier_for(card.lifetime_points, list(card.program.tiers.order_by("threshold")))
         card.tier = tier
-    card.save(update_fields=["balance", "lifetime_points", "tier"])
+    card.pass_updated_at = timezone.now()
+    card.save(update_fields=["balance", "lifetime_points", "tier", "pass_updated_at"])
     entry = LedgerEntry.objects.create(
         merchant_id=card.merchant_id,
         card=card,

@@ -1,6 +1,7 @@
 """Customers, their one wallet, and the loyalty cards in it."""
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from core.money import validate_time_zone
 
@@ -69,6 +70,11 @@ class Card(models.Model):
     tier = models.ForeignKey("merchants.Tier", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Passes: when what a pass shows last changed (balance, tier, status, message), for Apple's
+    # "updated since" and Last-Modified; a message shown on the pass; the card page's short URL.
+    pass_updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+    pass_message = models.CharField(max_length=200, blank=True)
+    page_slug = models.CharField(max_length=32, unique=True, null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -69,8 +69,8 @@ def leave_program(card: Card, *, occurred_at: dt.datetime | None = None) -> Card
     with transaction.atomic():
         locked = lock_card(card.pk)
         if locked.is_active:
-            locked.status, locked.closed_at = Card.Status.CLOSED, occurred_at
-            locked.save(update_fields=["status", "closed_at"])
+            locked.status, locked.closed_at, locked.pass_updated_at = Card.Status.CLOSED, occurred_at, timezone.now()
+            locked.save(update_fields=["status", "closed_at", "pass_updated_at"])
             emit_card_event(locked, "wallet.card.closed", occurred_at=occurred_at, payload={"balance": locked.balance})
     return locked
 
@@ -79,8 +79,8 @@ def _reopen(card: Card, occurred_at: dt.datetime) -> Card:
     with transaction.atomic():
         locked = lock_card(card.pk)
         if not locked.is_active:
-            locked.status, locked.closed_at = Card.Status.ACTIVE, None
-            locked.save(update_fields=["status", "closed_at"])
+            locked.status, locked.closed_at, locked.pass_updated_at = Card.Status.ACTIVE, None, timezone.now()
+            locked.save(update_fields=["status", "closed_at", "pass_updated_at"])
             emit_card_event(locked, "wallet.card.reopened", occurred_at=occurred_at, payload={})
     return locked
 
