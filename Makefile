@@ -22,6 +22,7 @@ migrate: $(VENV)/.installed-run
 	$(PY) manage.py migrate --noinput
 
 seed: migrate
+	test -f var/passes/pass-certificate.pem || $(PY) manage.py make_dev_pass_certificates
 	$(PY) manage.py seed_demo
 
 run: seed

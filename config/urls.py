@@ -13,6 +13,8 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/v1/", include("wallet.api.urls")),
     path("api/", include("core.urls")),
+    path("c/", include("wallet.card_page_urls")),
+    path("passkit/", include("wallet.passes.apple.urls")),
 ]
 
 handler404 = "core.views.not_found"

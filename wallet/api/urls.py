@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("wallet.api.cards")),
     path("", include("wallet.api.external_cards")),
     path("", include("wallet.api.preferences")),
+    path("", include("wallet.api.passes")),
 ]

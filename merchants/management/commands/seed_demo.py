@@ -3,6 +3,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from merchants.demo import seed_demo
+from wallet.models import Card
+from wallet.services.card_page import card_page_url
 
 
 class Command(BaseCommand):
@@ -21,4 +23,6 @@ class Command(BaseCommand):
             out(f"  merchant owner login: {username} / {password}")
         out(f"  customer login:       {summary.customer} / tessera-demo")
         out(f"  demo cards:           {', '.join(summary.card_numbers)}")
+        for number in summary.card_numbers:
+            out(f"  card page (no app):   {card_page_url(Card.objects.get(number=number))}")
         out(f"  POS device key ({summary.device_name}, shown once, re-issued on every seed): {summary.device_key}")

@@ -1,0 +1,172 @@
+"""A local fake of Google's OAuth token endpoint and the Wallet loyaltyClass/loyaltyObject REST API.
+
+Built from the reference (wallet-crm-vendors.md section 3): JWT bearer grant with an RS256 assertion
+(checked against the service account's public key, scope and aud), Bearer-authenticated
+`/walletobjects/v1/loyaltyClass[/{id}]` and `/loyaltyObject[/{id}]` with POST/GET/PATCH, the Google error
+envelope, 409 on a duplicate insert (unverified upstream), 404 for an unknown id, and a switch to answer
+429 with Retry-After or 500. HTTP/1.1 keep-alive, so connection reuse can be observed.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote
+
+import jwt
+
+WALLET_SCOPE = "https://www.googleapis.com/auth/wallet_object.issuer"
+API_PREFIX = "/walletobjects/v1"
+STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND", 409: "ALREADY_EXISTS",
+                429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}
+
+
+class FakeGoogleWallet:
+    def __init__(self, *, client_email: str, public_key_pem: str):
+        self.client_email = client_email
+        self.public_key_pem = public_key_pem
+        self.tokens: set[str] = set()
+        self.token_requests = 0
+        self.classes: dict[str, dict] = {}
+        self.objects: dict[str, dict] = {}
+        self.requests: list[tuple[str, str, tuple]] = []  # (method, path, client address)
+        self.fail_next: list[tuple[int, dict]] = []  # (status, extra headers), consumed in order
+        self.lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.url}/token"
+
+    @property
+    def api_base_url(self) -> str:
+        return f"{self.url}{API_PREFIX}"
+
+    def start(self) -> FakeGoogleWallet:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail(self, status: int, *, retry_after: str | None = None, times: int = 1) -> None:
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        self.fail_next.extend([(status, headers)] * times)
+
+    # -- request handling ---------------------------------------------------------------------------------
+
+    def _handler_class(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, body: dict, headers: dict | None = None):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _error(self, status: int, message: str, headers: dict | None = None):
+                body = {"error": {"code": status, "message": message, "status": STATUS_NAMES.get(status, "")}}
+                self._send(status, body, headers)
+
+            def _body(self) -> bytes:
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
+
+            def _dispatch(self):
+                raw = self._body()
+                with fake.lock:
+                    fake.requests.append((self.command, self.path, self.client_address))
+                if self.path == "/token" and self.command == "POST":
+                    return self._token(raw)
+                if not self.path.startswith(API_PREFIX + "/"):
+                    return self._error(404, "no such endpoint")
+                auth = self.headers.get("Authorization", "")
+                if not auth.startswith("Bearer ") or auth[len("Bearer "):] not in fake.tokens:
+                    return self._error(401, "Request had invalid authentication credentials.",
+                                       {"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'})
+                with fake.lock:
+                    failure = fake.fail_next.pop(0) if fake.fail_next else None
+                if failure:
+                    status, headers = failure
+                    return self._error(status, "injected failure", headers)
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    return self._error(400, "Invalid JSON payload received.")
+                return self._api(body)
+
+            do_GET = do_POST = do_PATCH = do_PUT = _dispatch
+
+            def _token(self, raw: bytes):
+                fake.token_requests += 1
+                form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+                if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+                    return self._send(400, {"error": "unsupported_grant_type"})
+                try:
+                    claims = jwt.decode(
+                        form.get("assertion", ""), fake.public_key_pem, algorithms=["RS256"],
+                        audience=fake.token_url, options={"require": ["iss", "aud", "iat", "exp", "scope"]},
+                    )
+                except jwt.InvalidTokenError as exc:
+                    return self._send(400, {"error": "invalid_grant", "error_description": str(exc)})
+                if claims["iss"] != fake.client_email:
+                    return self._send(400, {"error": "invalid_grant", "error_description": "Invalid issuer"})
+                if claims["exp"] - claims["iat"] > 3600:
+                    return self._send(400, {"error": "invalid_grant", "error_description": "Invalid JWT lifetime"})
+                if WALLET_SCOPE not in str(claims["scope"]).split():
+                    return self._send(400, {"error": "invalid_scope", "error_description": "missing wallet scope"})
+                token = "ya29.fake-" + secrets.token_urlsafe(24)
+                fake.tokens.add(token)
+                return self._send(200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
+
+            def _api(self, body):
+                rest = self.path[len(API_PREFIX) + 1:].split("?", 1)[0]
+                kind, _, resource_id = rest.partition("/")
+                resource_id = unquote(resource_id)
+                store = {"loyaltyClass": fake.classes, "loyaltyObject": fake.objects}.get(kind)
+                if store is None:
+                    return self._error(404, "no such endpoint")
+                with fake.lock:
+                    if self.command == "POST" and not resource_id:
+                        if not isinstance(body, dict) or not body.get("id"):
+                            return self._error(400, "id is required")
+                        if kind == "loyaltyObject" and body.get("classId") not in fake.classes:
+                            return self._error(400, f"Class {body.get('classId')} not found")
+                        if body["id"] in store:
+                            return self._error(409, f"Resource with id {body['id']} already exists")
+                        store[body["id"]] = dict(body)
+                        return self._send(200, store[body["id"]])
+                    if not resource_id:
+                        return self._error(404, "no such endpoint")
+                    if resource_id not in store:
+                        return self._error(404, f"Resource {resource_id} not found")
+                    if self.command == "GET":
+                        return self._send(200, store[resource_id])
+                    if self.command == "PATCH":
+                        if not isinstance(body, dict) or body.get("id", resource_id) != resource_id:
+                            return self._error(400, "id in body does not match the path")
+                        body = {k: v for k, v in body.items() if k != "notifyPreference"}  # ephemeral
+                        store[resource_id].update(body)
+                        return self._send(200, store[resource_id])
+                return self._error(400, "unsupported method")
+
+        return Handler
