@@ -17,6 +17,7 @@ from django.utils import timezone
 from wallet import rules
 from wallet.events import emit_card_event
 from wallet.models import Card, LedgerEntry
+from wallet.passes.notify import schedule_pass_update
 
 
 def lock_card(card_id: int) -> Card:
@@ -64,6 +65,7 @@ def append_entry(card: Card, draft: EntryDraft) -> LedgerEntry:
         card.tier = tier
     card.pass_updated_at = timezone.now()
     card.save(update_fields=["balance", "lifetime_points", "tier", "pass_updated_at"])
+    schedule_pass_update(card.pk)
     entry = LedgerEntry.objects.create(
         merchant_id=card.merchant_id,
         card=card,

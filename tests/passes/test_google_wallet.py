@@ -5,10 +5,8 @@ import time
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.passes.google_fake import FakeGoogleWallet
+from tests.passes.conftest import EMAIL, ISSUER, rsa_pem_pair
 from wallet.passes.google import objects
 from wallet.passes.google.client import (
     Conflict,
@@ -28,53 +26,6 @@ from wallet.passes.google.credentials import (
 )
 from wallet.passes.google.save_link import SAVE_URL_PREFIX, save_url
 from wallet.services import PurchaseRequest, record_purchase
-
-ISSUER = "3388000000012345678"
-EMAIL = "wallet-issuer@tessera-test.iam.gserviceaccount.com"
-
-
-def _rsa_pem_pair():
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
-    return private, public
-
-
-@pytest.fixture(scope="session")
-def rsa_keys():
-    return _rsa_pem_pair()
-
-
-@pytest.fixture
-def service_account_file(tmp_path, rsa_keys):
-    path = tmp_path / "service-account.json"
-    path.write_text(json.dumps({
-        "type": "service_account", "project_id": "tessera-test", "private_key_id": "k1",
-        "private_key": rsa_keys[0], "client_email": EMAIL, "token_uri": "https://oauth2.googleapis.com/token",
-    }))
-    return path
-
-
-@pytest.fixture
-def fake(rsa_keys):
-    server = FakeGoogleWallet(client_email=EMAIL, public_key_pem=rsa_keys[1]).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def google_settings(settings, service_account_file, fake):
-    settings.GOOGLE_WALLET = {
-        "ISSUER_ID": ISSUER, "SERVICE_ACCOUNT_FILE": str(service_account_file),
-        "API_BASE_URL": fake.api_base_url, "TOKEN_URL": fake.token_url, "ORIGINS": ["https://tessera.example"],
-    }
-    settings.TESSERA_PUBLIC_URL = "https://tessera.example"
-    settings.SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789"
-    return settings
 
 
 @pytest.fixture
@@ -192,7 +143,7 @@ def test_save_url_is_verifiable_skinny_jwt(world, google_settings, rsa_keys):
 
 
 def test_save_url_refuses_other_key(world, google_settings):
-    other_public = _rsa_pem_pair()[1]
+    other_public = rsa_pem_pair()[1]
     token = save_url(world.card)[len(SAVE_URL_PREFIX):]
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(token, other_public, algorithms=["RS256"], audience="google")
@@ -221,7 +172,7 @@ def test_access_token_is_cached_until_near_expiry(google_settings, fake, service
 
 
 def test_token_endpoint_refuses_foreign_key(fake):
-    forged = ServiceAccount(client_email=EMAIL, private_key=_rsa_pem_pair()[0])
+    forged = ServiceAccount(client_email=EMAIL, private_key=rsa_pem_pair()[0])
     with pytest.raises(TokenRequestError) as caught:
         ServiceAccountCredentials(forged, fake.token_url).token()
     assert caught.value.status == 400 and not caught.value.retryable

@@ -11,6 +11,7 @@ from wallet.errors import InvalidRequest
 from wallet.events import emit_card_event
 from wallet.ledger import EntryDraft, append_entry, credit_expiry, lock_card
 from wallet.models import Card, Customer, LedgerEntry
+from wallet.passes.notify import schedule_pass_update
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ def leave_program(card: Card, *, occurred_at: dt.datetime | None = None) -> Card
         if locked.is_active:
             locked.status, locked.closed_at, locked.pass_updated_at = Card.Status.CLOSED, occurred_at, timezone.now()
             locked.save(update_fields=["status", "closed_at", "pass_updated_at"])
+            schedule_pass_update(locked.pk)
             emit_card_event(locked, "wallet.card.closed", occurred_at=occurred_at, payload={"balance": locked.balance})
     return locked
 
