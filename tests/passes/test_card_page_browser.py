@@ -51,7 +51,9 @@ def qr_on_screen(driver) -> str | None:
 @pytest.mark.django_db(transaction=True)
 def test_card_page_shows_a_valid_rotating_qr_that_refreshes_itself(browser, live_server, settings):
     settings.TESSERA_PUBLIC_URL = live_server.url
-    world = build_world(token_period_seconds=5, token_drift_steps=0)
+    # One step of drift, as at a real counter: a code decoded at the very end of its period is
+    # verified a moment later, in the next one.
+    world = build_world(token_period_seconds=5, token_drift_steps=1)
     buy(world.card, 4200)
     browser.get(card_page_url(world.card))
     assert "42" in browser.find_element("id", "balance").text
