@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/v1/", include("wallet.api.urls")),
+    path("api/pos/v1/", include("pos_integration.api.urls")),
     path("api/", include("core.urls")),
     path("c/", include("wallet.card_page_urls")),
     path("passkit/", include("wallet.passes.apple.urls")),

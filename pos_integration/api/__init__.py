@@ -1,0 +1,1 @@
+"""The POS API under /api/pos/v1/, called by devices with their own key."""
