@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from merchants.models import Reward, Tier
 from tests.api.conftest import client_for
 from tests.factories import make_card, make_customer, make_merchant, make_program
-from tests.wallet.helpers import buy
-from wallet.models import Card, DomainEvent, IdempotencyRecord, LedgerEntry, Purchase, Redemption
+from tests.wallet.helpers import buy, written_rows
+from wallet.models import Card, LedgerEntry, Redemption
 
 pytestmark = pytest.mark.django_db
 
@@ -21,12 +21,6 @@ CARDS = "/api/v1/cards/"
 def card_url(card, action=""):
     return f"{CARDS}{card.pk}/{action + '/' if action else ''}"
 
-
-def written_rows():
-    return (
-        Card.objects.count(), LedgerEntry.objects.count(), Purchase.objects.count(), Redemption.objects.count(),
-        DomainEvent.objects.count(), IdempotencyRecord.objects.count(),
-    )
 
 
 def redeem(client, card, reward_id, key=None):

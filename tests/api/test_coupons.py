@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from merchants.models import Reward
 from tests.factories import make_card
-from tests.wallet.helpers import buy
+from tests.wallet.helpers import buy, written_rows
 from wallet.errors import CouponNotUsable
-from wallet.models import Card, DomainEvent, IdempotencyRecord, LedgerEntry, Purchase, Redemption
+from wallet.models import Card, DomainEvent, LedgerEntry, Redemption
 from wallet.services import cancel_redemption, mark_coupon_used, redeem_reward
 
 pytestmark = pytest.mark.django_db
@@ -21,12 +21,6 @@ COUPONS = "/api/v1/coupons/"
 def coupon_url(coupon, action=""):
     return f"{COUPONS}{coupon.pk}/{action + '/' if action else ''}"
 
-
-def written_rows():
-    return (
-        Card.objects.count(), LedgerEntry.objects.count(), Purchase.objects.count(), Redemption.objects.count(),
-        DomainEvent.objects.count(), IdempotencyRecord.objects.count(),
-    )
 
 
 def assert_error(response, status, code):

@@ -1,6 +1,7 @@
 """Short calls for tests: each goes through the real service."""
 import uuid
 
+from wallet.models import Card, DomainEvent, IdempotencyRecord, LedgerEntry, Purchase, Redemption
 from wallet.services import PurchaseRequest, record_purchase
 
 
@@ -15,3 +16,10 @@ def buy(card, amount, external_id=None, *, key=None, currency="EUR", **request_f
 
 def ledger_sum(card) -> int:
     return sum(card.entries.values_list("delta", flat=True))
+
+
+def written_rows() -> tuple:
+    """Row counts of everything a money operation writes: equal before and after means nothing was written."""
+    return tuple(
+        model.objects.count() for model in (Card, LedgerEntry, Purchase, Redemption, DomainEvent, IdempotencyRecord)
+    )

@@ -6,7 +6,7 @@ import pytest
 
 from merchants.models import Program, Reward
 from tests.factories import build_world, make_card, make_customer, make_program
-from tests.wallet.helpers import buy, ledger_sum
+from tests.wallet.helpers import buy, ledger_sum, written_rows
 from wallet.errors import (
     CardClosed,
     IdempotencyKeyReused,
@@ -17,7 +17,7 @@ from wallet.errors import (
     RefundExceedsPurchase,
     RewardUnavailable,
 )
-from wallet.models import Card, DomainEvent, IdempotencyRecord, LedgerEntry, Purchase, Redemption
+from wallet.models import Card, DomainEvent, LedgerEntry, Purchase, Redemption
 from wallet.services import (
     adjust_points,
     cancel_redemption,
@@ -29,11 +29,6 @@ from wallet.services import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def written_rows():
-    return (LedgerEntry.objects.count(), Purchase.objects.count(), Redemption.objects.count(),
-            DomainEvent.objects.count(), IdempotencyRecord.objects.count())
 
 
 # Enrolment ----------------------------------------------------------------------------------------
