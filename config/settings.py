@@ -161,6 +161,8 @@ SIMPLE_JWT = {
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
+    # Access tokens carry a hash of the password: changing it (or erasure) ends every session at once.
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 # Cache (throttle counters, later rate limits and rendered images): Redis when REDIS_URL is set,

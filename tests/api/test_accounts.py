@@ -219,6 +219,8 @@ def test_change_password_needs_the_current_one_and_ends_every_session(anon_clien
         assert_error(anon_client.post(REFRESH, {"refresh": session["refresh"]}, format="json"), 401)
     assert_error(log_in(anon_client, "ada@example.com"), 401)
     assert log_in(anon_client, "ada@example.com", "another-fine-pass").status_code == 200
+    # Access tokens issued before the change stop working at once, not when they expire.
+    assert_error(bearer(sessions[1]["access"]).get(ME), 401)
 
 
 # --- the profile ----------------------------------------------------------------------------------
