@@ -7,10 +7,16 @@ import os
 
 import pytest
 from django.db import connection
+from hypothesis import settings as hypothesis_settings
 
 from tests.factories import build_world
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+# In CI, property tests and the schema fuzz draw the same examples every run, so a red run always
+# means a change broke something; locally they explore new examples each time.
+hypothesis_settings.register_profile("ci", derandomize=True)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
 def pytest_runtest_setup(item):
