@@ -155,7 +155,8 @@ def assert_not_cacheable_past_period(response, period):
     match = re.fullmatch(r"private, max-age=(\d+)", cache_control)
     assert match, cache_control
     left_in_period = period - (time.time() % period)
-    assert int(match.group(1)) <= left_in_period + 1
+    # Slack for the time between the response and this check (decoding a slow CI machine's images).
+    assert int(match.group(1)) <= min(period, left_in_period + 3)
 
 
 @pytest.mark.parametrize("name,content_type", [("barcode.png", "image/png"), ("barcode.svg", "image/svg+xml")])

@@ -182,7 +182,7 @@ def test_owner_gets_a_token_that_verifies_now(world):
     from django.utils.dateparse import parse_datetime
 
     left = parse_datetime(body["expires_at"]).timestamp() - time.time()
-    assert 0 < left <= 30
+    assert -1 < left <= 30  # the period may end between the answer and this line
 
 
 def test_another_customers_card_is_not_found(world):
