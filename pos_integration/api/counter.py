@@ -1,0 +1,146 @@
+"""The counter: scan a code to see the card, record a purchase that earns points.
+
+Redeeming, refunds, cashier PINs and offline batches come with the rest of the POS issue.
+"""
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api import StrictSerializer
+from pos_integration.api.authentication import DeviceKeyAuthentication, IsDevice
+from pos_integration.counter import Identified, identify
+from wallet.errors import InvalidRequest
+from wallet.services import PurchaseRequest, record_purchase
+
+TAGS = ["pos"]
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=True,
+    description="Unique per sale on this device (1-255 characters). A retry with the same key and body "
+    "returns the first answer and earns nothing more.",
+)
+
+
+class ScanRequestSerializer(StrictSerializer):
+    code = serializers.CharField(max_length=200, help_text="Card number, coupon code or the pass QR's token")
+
+
+class PurchaseRequestSerializer(StrictSerializer):
+    code = serializers.CharField(max_length=200, help_text="Card number or the pass QR's token")
+    external_id = serializers.CharField(max_length=128, help_text="This POS's id for the sale")
+    amount = serializers.IntegerField(min_value=1, max_value=1_000_000_000, help_text="Minor units (cents)")
+    currency = serializers.RegexField(r"^[A-Z]{3}$", help_text="ISO 4217, the merchant's currency")
+    items = serializers.ListField(child=serializers.DictField(), required=False, max_length=500)
+
+
+class RewardBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    points_cost = serializers.IntegerField()
+
+
+class CardSummarySerializer(serializers.Serializer):
+    """Only what a cashier needs: no surname, email or phone."""
+
+    number = serializers.CharField()
+    first_name = serializers.CharField()
+    status = serializers.CharField()
+    tier = serializers.CharField(allow_null=True)
+    balance = serializers.IntegerField()
+    rewards_redeemable = RewardBriefSerializer(many=True)
+
+
+class CouponSummarySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    reward = serializers.CharField()
+    status = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class ScanResponseSerializer(serializers.Serializer):
+    method = serializers.ChoiceField(choices=["card_number", "coupon", "token"])
+    card = CardSummarySerializer()
+    coupon = CouponSummarySerializer(allow_null=True)
+
+
+class PurchaseResponseSerializer(serializers.Serializer):
+    purchase_id = serializers.IntegerField()
+    points_earned = serializers.IntegerField()
+    balance = serializers.IntegerField()
+
+
+def _summary(identified: Identified) -> dict:
+    card = identified.card
+    rewards = card.program.rewards.filter(is_active=True, points_cost__lte=max(card.balance, 0)).exclude(stock=0)
+    coupon = identified.coupon
+    return {
+        "method": identified.method,
+        "card": {
+            "number": card.number,
+            "first_name": card.wallet.customer.user.first_name,
+            "status": card.status,
+            "tier": card.tier.name if card.tier else None,
+            "balance": card.balance,
+            "rewards_redeemable": [
+                {"id": r.pk, "name": r.name, "points_cost": r.points_cost} for r in rewards.order_by("points_cost")
+            ],
+        },
+        "coupon": None if coupon is None else {
+            "code": coupon.coupon_code, "reward": coupon.reward.name, "status": coupon.status,
+            "expires_at": coupon.expires_at,
+        },
+    }
+
+
+class CounterView(APIView):
+    authentication_classes = [DeviceKeyAuthentication]
+    permission_classes = [IsDevice]
+
+    def device(self, request):
+        return request.user.device
+
+    def body(self, serializer_class, request) -> dict:
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+class ScanView(CounterView):
+    @extend_schema(summary="Scan a card, coupon or pass", request=ScanRequestSerializer,
+                   responses=ScanResponseSerializer, tags=TAGS)
+    def post(self, request):
+        identified = identify(self.device(request), self.body(ScanRequestSerializer, request)["code"])
+        return Response(ScanResponseSerializer(_summary(identified)).data)
+
+
+class PurchaseView(CounterView):
+    @extend_schema(summary="Record a purchase; it earns points", request=PurchaseRequestSerializer,
+                   responses={201: PurchaseResponseSerializer}, parameters=[IDEMPOTENCY_HEADER], tags=TAGS)
+    def post(self, request):
+        device = self.device(request)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key or len(key) > 200:
+            raise InvalidRequest("An Idempotency-Key header (1-200 characters) is required.",
+                                 fields={"Idempotency-Key": ["Required."]})
+        data = self.body(PurchaseRequestSerializer, request)
+        card = identify(device, data["code"]).card
+        result = record_purchase(
+            card,
+            PurchaseRequest(external_id=data["external_id"], amount=data["amount"], currency=data["currency"],
+                            store_id=device.store_id, items=data.get("items", [])),
+            # Keys are unique per merchant; prefixing the device keeps two tills' "1" apart.
+            idempotency_key=f"device-{device.pk}:{key}",
+            source="pos",
+        )
+        body = {"purchase_id": result.purchase_id, "points_earned": result.points_earned, "balance": result.balance}
+        response = Response(PurchaseResponseSerializer(body).data, status=201)
+        if result.replayed:
+            response["Idempotent-Replayed"] = "true"  # the body is the first answer's, byte for byte
+        return response
+
+
+urlpatterns = [
+    path("scan/", ScanView.as_view(), name="pos-scan"),
+    path("purchases/", PurchaseView.as_view(), name="pos-purchases"),
+]
