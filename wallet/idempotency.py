@@ -23,6 +23,16 @@ def request_fingerprint(operation: str, request: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def scoped_key(scope: str, raw: str) -> str:
+    """Keys are unique per merchant in the database; prefixing the caller (a customer, a device)
+    keeps one caller's key (say a client that counts 1, 2, 3) from ever colliding with another's.
+    A key too long to carry the prefix is replaced by its SHA-256, which is as unique."""
+    prefix = f"{scope}:"
+    if len(prefix) + len(raw) <= MAX_KEY_LENGTH:
+        return prefix + raw
+    return f"{prefix}sha256:{hashlib.sha256(raw.encode()).hexdigest()}"
+
+
 def validate_key(key: str) -> str:
     if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH:
         raise InvalidRequest(

@@ -3,7 +3,7 @@
 Redeeming, refunds, cashier PINs and offline batches come with the rest of the POS issue.
 """
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,15 +11,11 @@ from rest_framework.views import APIView
 from core.api import StrictSerializer
 from pos_integration.api.authentication import DeviceKeyAuthentication, IsDevice
 from pos_integration.counter import Identified, identify
-from wallet.errors import InvalidRequest
+from wallet.api.serializers import REPLAYED_HEADER, idempotency_key_from, idempotency_parameter, replayed_parameter
+from wallet.idempotency import scoped_key
 from wallet.services import PurchaseRequest, record_purchase
 
 TAGS = ["pos"]
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=True,
-    description="Unique per sale on this device (1-255 characters). A retry with the same key and body "
-    "returns the first answer and earns nothing more.",
-)
 
 
 class ScanRequestSerializer(StrictSerializer):
@@ -116,27 +112,31 @@ class ScanView(CounterView):
 
 class PurchaseView(CounterView):
     @extend_schema(summary="Record a purchase; it earns points", request=PurchaseRequestSerializer,
-                   responses={201: PurchaseResponseSerializer}, parameters=[IDEMPOTENCY_HEADER], tags=TAGS)
+                   responses={201: PurchaseResponseSerializer}, tags=TAGS,
+                   parameters=[
+                       idempotency_parameter(
+                           required=True,
+                           description="Unique per sale on this device: a retry with the same key and body "
+                           "returns the first answer and earns nothing more.",
+                       ),
+                       replayed_parameter(201),
+                   ])
     def post(self, request):
         device = self.device(request)
-        key = request.headers.get("Idempotency-Key", "").strip()
-        if not key or len(key) > 200:
-            raise InvalidRequest("An Idempotency-Key header (1-200 characters) is required.",
-                                 fields={"Idempotency-Key": ["Required."]})
+        key = idempotency_key_from(request, required=True)
         data = self.body(PurchaseRequestSerializer, request)
         card = identify(device, data["code"]).card
         result = record_purchase(
             card,
             PurchaseRequest(external_id=data["external_id"], amount=data["amount"], currency=data["currency"],
                             store_id=device.store_id, items=data.get("items", [])),
-            # Keys are unique per merchant; prefixing the device keeps two tills' "1" apart.
-            idempotency_key=f"device-{device.pk}:{key}",
+            idempotency_key=scoped_key(f"device-{device.pk}", key),
             source="pos",
         )
         body = {"purchase_id": result.purchase_id, "points_earned": result.points_earned, "balance": result.balance}
         response = Response(PurchaseResponseSerializer(body).data, status=201)
         if result.replayed:
-            response["Idempotent-Replayed"] = "true"  # the body is the first answer's, byte for byte
+            response[REPLAYED_HEADER] = "true"  # the body is the first answer's, byte for byte
         return response
 
 

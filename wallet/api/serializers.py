@@ -3,7 +3,6 @@
 Output serializers only read: every change goes through `wallet.services`. Input serializers are
 strict (unknown fields are a 400), and ids are bounded so no value can overflow a database integer.
 """
-import hashlib
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -13,7 +12,7 @@ from rest_framework import serializers
 from core.api import StrictSerializer
 from wallet import selectors
 from wallet.errors import InvalidRequest
-from wallet.idempotency import MAX_KEY_LENGTH
+from wallet.idempotency import MAX_KEY_LENGTH, scoped_key
 from wallet.models import Card, LedgerEntry, Redemption
 
 # Input ------------------------------------------------------------------------------------------------
@@ -69,7 +68,7 @@ def idempotency_key_from(request, *, required: bool) -> str | None:
         if not required:
             return None
         raise InvalidRequest(
-            f"The {IDEMPOTENCY_HEADER} header is required, so that a retry cannot redeem twice.",
+            f"The {IDEMPOTENCY_HEADER} header is required, so that a retry can never act twice.",
             fields={IDEMPOTENCY_HEADER: ["Required."]},
         )
     if not raw.strip() or len(raw) > MAX_KEY_LENGTH:
@@ -81,13 +80,7 @@ def idempotency_key_from(request, *, required: bool) -> str | None:
 
 
 def customer_scoped_key(customer, raw: str) -> str:
-    """Keys are unique per merchant in the database; prefixing the customer keeps one customer's
-    key (say a client that counts 1, 2, 3) from ever colliding with another's. A key too long to
-    carry the prefix is replaced by its SHA-256, which is as unique."""
-    prefix = f"api:customer-{customer.pk}:"
-    if len(prefix) + len(raw) <= MAX_KEY_LENGTH:
-        return prefix + raw
-    return f"{prefix}sha256:{hashlib.sha256(raw.encode()).hexdigest()}"
+    return scoped_key(f"api:customer-{customer.pk}", raw)
 
 
 # Cards ------------------------------------------------------------------------------------------------
