@@ -204,7 +204,20 @@ CELERY_BEAT_SCHEDULE = {
     # Expiry runs hourly: each card's points expire at the end of the merchant's local business day,
     # so an hourly pass catches every time zone's midnight soon after it passes.
     "expire-points": {"task": "wallet.tasks.expire_points_task", "schedule": 3600.0},
+    # POS webhooks whose task never ran (broker down) or failed are retried with backoff; connectors
+    # that can poll (Clover) are asked for what their webhooks missed.
+    "pos-retry-deliveries": {"task": "pos_integration.retry_deliveries", "schedule": 120.0},
+    "pos-poll-connections": {"task": "pos_integration.poll_connections", "schedule": 600.0},
 }
+
+# POS connectors: dotted paths here, plus any installed package's `tessera.pos_connectors` entry points.
+TESSERA_POS_CONNECTORS = [
+    "pos_integration.connectors.generic.connector.GenericConnector",
+    "pos_integration.connectors.square.connector.SquareConnector",
+    "pos_integration.connectors.shopify.connector.ShopifyConnector",
+    "pos_integration.connectors.stripe.connector.StripeConnector",
+    "pos_integration.connectors.clover.connector.CloverConnector",
+]
 
 LOGGING = {
     "version": 1,

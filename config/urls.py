@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from pos_integration.webhooks import pos_webhook
+
 admin.site.site_header = "Tessera"
 admin.site.site_title = "Tessera admin"
 
@@ -13,6 +15,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/v1/", include("wallet.api.urls")),
     path("api/pos/v1/", include("pos_integration.api.urls")),
+    path("hooks/pos/<uuid:connection_id>/", pos_webhook, name="pos-webhook"),
     path("api/", include("core.urls")),
     path("c/", include("wallet.card_page_urls")),
     path("passkit/", include("wallet.passes.apple.urls")),

@@ -177,9 +177,22 @@ class StaffMember(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_memberships")
     role = models.CharField(max_length=10, choices=Role.choices)
     is_active = models.BooleanField(default=True)
+    # The counter PIN (argon2 via passlib). A PIN has few values, so the attempt limit below is what
+    # really protects it: after too many wrong tries the cashier is locked until `pin_locked_until`.
+    pin_hash = models.CharField(max_length=255, blank=True, editable=False)
+    failed_pin_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
+    pin_locked_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
+        ordering = ["merchant", "user__first_name", "user__username"]
         constraints = [models.UniqueConstraint(fields=["merchant", "user"], name="staff_member_unique")]
+
 
     def __str__(self):
         return f"{self.user} — {self.get_role_display()} at {self.merchant}"
+
+    @property
+    def display_name(self) -> str:
+        """What the counter shows: a first name where there is one."""
+        return self.user.first_name or self.user.get_username()
+

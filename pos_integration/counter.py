@@ -24,13 +24,16 @@ class Identified:
     card: Card
     method: str  # "card_number", "coupon" or "token"
     coupon: Redemption | None = None
+    token_key_id: str | None = None  # for a token: which key signed it and for which time step,
+    token_step: int | None = None  # so a redemption can spend it once
 
 
 # Signed for another merchant, or naming no card of ours: not found, as for a number or coupon.
 _NOT_OURS = {tokens.WRONG_MERCHANT, tokens.UNKNOWN_CARD, tokens.UNKNOWN_KEY}
 
 
-def identify(device: PosDevice, code: str) -> Identified:
+def identify(device: PosDevice, code: str, *, at=None) -> Identified:
+    """`at`: judge a token's time window at this moment (an offline sale's original time), not now."""
     code = (code or "").strip()
     if not code or len(code) > 200:
         raise ValidationFailed("Scan or type a card number, coupon or pass code.", fields={"code": ["Required."]})
@@ -51,9 +54,11 @@ def identify(device: PosDevice, code: str) -> Identified:
         if coupon is None:
             raise NotFound("No coupon with this code here.")
         return Identified(card=cards.get(pk=coupon.card_id), method="coupon", coupon=coupon)
-    check = tokens.verify_token(code, merchant=device.merchant)
+    check = tokens.verify_token(code, at, merchant=device.merchant)
     if not check.ok:
         if check.reason in _NOT_OURS:
             raise NotFound("No card for this pass code here.")
         raise TokenRejected(fields={"reason": [check.reason]})
-    return Identified(card=cards.get(pk=check.card.pk), method="token")
+    return Identified(
+        card=cards.get(pk=check.card.pk), method="token", token_key_id=check.key_id, token_step=check.step
+    )

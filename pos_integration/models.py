@@ -1,4 +1,6 @@
 """POS devices: a till, tablet or browser page that calls the POS API with its own key."""
+import uuid
+
 from django.db import models
 
 
@@ -19,3 +21,136 @@ class PosDevice(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.key_prefix}…)"
+
+
+class CounterAction(models.Model):
+    """Who did a write at the counter: the device, and the cashier who entered a PIN (if any).
+
+    Written in the same transaction as the ledger change it describes, and only by the first run of
+    an idempotent request (a replay adds nothing). The core records points; this records the till.
+    """
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", "Purchase"
+        OFFLINE_PURCHASE = "offline_purchase", "Purchase uploaded after being offline"
+        REDEEM = "redeem", "Reward redeemed"
+        COUPON_USE = "coupon_use", "Coupon used"
+        REFUND = "refund", "Refund"
+        ADJUST = "adjust", "Manual adjustment"
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    device = models.ForeignKey(PosDevice, on_delete=models.PROTECT, related_name="actions")
+    cashier = models.ForeignKey(
+        "merchants.StaffMember", null=True, blank=True, on_delete=models.PROTECT, related_name="counter_actions"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    card = models.ForeignKey("wallet.Card", on_delete=models.PROTECT, related_name="+")
+    purchase = models.ForeignKey("wallet.Purchase", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    redemption = models.ForeignKey(
+        "wallet.Redemption", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    ledger_entry = models.ForeignKey(
+        "wallet.LedgerEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="counter_actions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["merchant", "created_at"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} on {self.device}"
+
+
+class SpentPassToken(models.Model):
+    """A pass token used to redeem: within its time window it cannot be used to redeem again."""
+
+    card = models.ForeignKey("wallet.Card", on_delete=models.CASCADE, related_name="+")
+    key_id = models.CharField(max_length=16)
+    step = models.BigIntegerField()
+    spent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["card", "key_id", "step"], name="spent_pass_token_unique"),
+        ]
+
+    def __str__(self):
+        return f"Token {self.key_id}/{self.step} of card {self.card_id}"
+
+
+class PosConnection(models.Model):
+    """One merchant's link to one POS system through a connector, with its own config and secrets.
+
+    The id is random (a UUID) because it is in the webhook URL the vendor calls.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, related_name="pos_connections")
+    store = models.ForeignKey(
+        "merchants.Store", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Where this POS's sales happen (optional)",
+    )
+    connector = models.CharField(max_length=64, help_text="The connector's key, e.g. square")
+    name = models.CharField(max_length=120)
+    config = models.JSONField(default=dict, blank=True)
+    # Encrypted at rest (see pos_integration.secrets); never shown again in full once saved.
+    secrets_encrypted = models.TextField(blank=True, editable=False)
+    is_active = models.BooleanField(default=True)
+    poll_cursor = models.JSONField(default=dict, blank=True, editable=False)
+    last_polled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_delivery_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["merchant", "name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.connector})"
+
+
+class WebhookDelivery(models.Model):
+    """Every request that reached a connection's webhook URL, kept as received for audit and replay."""
+
+    class Status(models.TextChoices):
+        REJECTED = "rejected", "Rejected (not verified)"
+        RECEIVED = "received", "Verified, waiting"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed (can be replayed)"
+
+    connection = models.ForeignKey(PosConnection, on_delete=models.CASCADE, related_name="deliveries")
+    received_at = models.DateTimeField(auto_now_add=True)
+    headers = models.JSONField(default=dict, help_text="Request headers, secret-bearing ones masked")
+    body = models.BinaryField()
+    status = models.CharField(max_length=10, choices=Status.choices)
+    rejection_reason = models.CharField(max_length=120, blank=True)
+    vendor_event_id = models.CharField(max_length=255, blank=True)
+    outcome = models.JSONField(default=list, blank=True, help_text="What each event in it did")
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["connection", "vendor_event_id"]), models.Index(fields=["status"])]
+
+    def __str__(self):
+        return f"Delivery {self.pk} to {self.connection_id} ({self.status})"
+
+
+class PosCustomerLink(models.Model):
+    """A POS's own customer id known to belong to a card, so later sales by that customer match."""
+
+    connection = models.ForeignKey(PosConnection, on_delete=models.CASCADE, related_name="customer_links")
+    vendor_customer_id = models.CharField(max_length=255)
+    card = models.ForeignKey("wallet.Card", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "vendor_customer_id"], name="pos_customer_link_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.vendor_customer_id} → card {self.card_id}"

@@ -68,3 +68,8 @@ class InvalidRefreshToken(TesseraError):
 class WrongPassword(ValidationFailed):
     code = "wrong_password"
     default_message = "The password is not correct."
+
+
+class PurchaseAlreadyClaimed(Conflict):
+    code = "purchase_already_claimed"
+    default_message = "This receipt was already claimed."

@@ -21,9 +21,14 @@ class Purchase(models.Model):
     points_reversed = models.BigIntegerField(default=0)
     occurred_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # A sale no card matched (a POS webhook without a known customer) is kept with card empty; the
+    # customer claims it later with the code printed on the receipt, once.
+    receipt_code = models.CharField(max_length=64, blank=True, help_text="The code printed on the receipt")
+    claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-occurred_at"]
+        indexes = [models.Index(fields=["merchant", "receipt_code"], name="purchase_receipt_code")]
         constraints = [
             models.UniqueConstraint(fields=["merchant", "external_id"], name="purchase_external_id_unique"),
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="purchase_amount_positive"),

@@ -72,3 +72,8 @@ __all__ += [
     "revoke_refresh_tokens",
     "update_profile",
 ]
+
+# Sales no card matched, claimed later with the receipt code (see wallet/services/unmatched.py).
+from wallet.services.unmatched import UnmatchedResult, claim_purchase, record_unmatched_purchase  # noqa: E402
+
+__all__ += ["UnmatchedResult", "claim_purchase", "record_unmatched_purchase"]

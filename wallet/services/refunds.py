@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from merchants.models import Program
 from wallet import rules
-from wallet.errors import RefundExceedsPurchase
+from wallet.errors import RefundExceedsPurchase, RequestInProgress
 from wallet.events import emit_card_event
 from wallet.idempotency import run_idempotent
 from wallet.ledger import EntryDraft, append_entry, lock_card
@@ -17,11 +17,11 @@ from wallet.services.validation import require_positive_amount
 @dataclass(frozen=True)
 class RefundResult:
     purchase_id: int
-    card_id: int
+    card_id: int | None  # None: an unmatched sale (no card, no points to reverse)
     entry_id: int | None
     refunded_amount: int
     points_reversed: int
-    balance: int
+    balance: int | None
     replayed: bool = field(default=False, compare=False)
 
 
@@ -46,8 +46,12 @@ def refund_purchase(
     occurred_at = occurred_at or timezone.now()
 
     def work() -> dict:
-        locked = lock_card(purchase.card_id)
+        # Lock order: card, then purchase. A sale with no card is read under lock to learn that.
+        card_id = Purchase.objects.values_list("card_id", flat=True).get(pk=purchase.pk)
+        locked = lock_card(card_id) if card_id is not None else None
         current = Purchase.objects.select_for_update().get(pk=purchase.pk)
+        if current.card_id != card_id:  # claimed between the two reads: judge it afresh
+            raise RequestInProgress()
         remaining = current.amount - current.refunded_amount
         refund_amount = remaining if amount is None else amount
         if refund_amount <= 0 or refund_amount > remaining:
@@ -55,6 +59,8 @@ def refund_purchase(
                 f"{remaining} of {current.amount} remains refundable.", fields={"amount": [f"At most {remaining}."]}
             )
         current.refunded_amount += refund_amount
+        if locked is None:
+            return _refund_unmatched(current)
         due = rules.reversal_due(
             current.points_earned, current.amount, current.refunded_amount, current.points_reversed
         )
@@ -109,3 +115,14 @@ def refund_purchase(
         work=work,
     )
     return RefundResult(**result, replayed=replayed)
+
+
+def _refund_unmatched(current: Purchase) -> dict:
+    """A sale no card claimed: the money goes back, no points moved, so none come back."""
+    fully = current.refunded_amount == current.amount
+    current.status = Purchase.Status.REFUNDED if fully else Purchase.Status.PARTIALLY_REFUNDED
+    current.save(update_fields=["refunded_amount", "status"])
+    return {
+        "purchase_id": current.pk, "card_id": None, "entry_id": None, "refunded_amount": current.refunded_amount,
+        "points_reversed": 0, "balance": None,
+    }

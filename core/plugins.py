@@ -1,0 +1,31 @@
+"""Finding plug-in classes: dotted paths listed in a setting, plus an entry-point group that any
+installed package can declare (so a third party ships a connector with `pip install`).
+
+Used by the POS and CRM connector registries. Two plug-ins with the same key are a configuration
+error, raised when the registry is first read, not silently shadowed.
+"""
+from importlib.metadata import entry_points
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+
+def load_plugins(*, dotted_paths: list[str], group: str, base: type) -> dict[str, type]:
+    """{key: class} for every plug-in listed in `dotted_paths` or declared under entry-point `group`."""
+    found: dict[str, type] = {}
+    candidates = [(path, lambda p=path: import_string(p)) for path in dotted_paths]
+    candidates += [(f"entry point {ep.name} = {ep.value}", ep.load) for ep in entry_points(group=group)]
+    for origin, load in candidates:
+        try:
+            plugin = load()
+        except Exception as error:  # a broken third-party package must name itself
+            raise ImproperlyConfigured(f"Could not load plug-in {origin}: {error}") from error
+        if not (isinstance(plugin, type) and issubclass(plugin, base)) or not getattr(plugin, "key", ""):
+            raise ImproperlyConfigured(f"{origin} is not a {base.__name__} with a key.")
+        existing = found.get(plugin.key)
+        if existing is not None and existing is not plugin:
+            raise ImproperlyConfigured(
+                f"Two plug-ins use the key {plugin.key!r}: {existing.__module__} and {plugin.__module__}."
+            )
+        found[plugin.key] = plugin
+    return found

@@ -1,0 +1,88 @@
+"""The contract every POS connector implements.
+
+A connector is a declared adapter (see STYLE.md): a key, a display name, a config schema with its
+secret fields marked, and the vendor methods. It reads its connection's config and secrets, may
+call the vendor's API, and returns `pos_integration.types` dataclasses. It never touches our
+database: `pos_integration.intake` applies what it returns.
+"""
+from dataclasses import dataclass
+
+from pos_integration.types import ParsedWebhook, PollResult, WebhookRequest
+
+
+class WebhookRejected(Exception):
+    """The webhook is not verified (bad or missing signature, stale timestamp...). Answered 401."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ConnectorError(Exception):
+    """A verified webhook or poll could not be turned into events (vendor API down, odd payload).
+    The delivery is marked failed and can be replayed."""
+
+
+class ConfigInvalid(Exception):
+    def __init__(self, errors: dict):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One setting of a connection. Secret fields are stored encrypted and never shown in full again."""
+
+    name: str
+    label: str
+    secret: bool = False
+    required: bool = True
+    help_text: str = ""
+
+
+class PosConnector:
+    key: str = ""
+    name: str = ""
+    config_fields: tuple[ConfigField, ...] = ()
+    # Headers whose values are secrets (a static shared code, say): masked in the stored delivery.
+    secret_headers: tuple[str, ...] = ()
+    supports_polling: bool = False
+
+    def __init__(self, *, config: dict, secrets: dict, webhook_url: str = ""):
+        self.config = config
+        self.secrets = secrets
+        self.webhook_url = webhook_url
+
+    @classmethod
+    def validate_config(cls, config: dict, secrets: dict) -> None:
+        """Raise ConfigInvalid({field: message}) for a missing required or malformed setting.
+        The base class checks required fields; connectors add their own checks."""
+        errors = {}
+        for field in cls.config_fields:
+            source = secrets if field.secret else config
+            if field.required and not str(source.get(field.name) or "").strip():
+                errors[field.name] = "This field is required."
+        known = {f.name for f in cls.config_fields}
+        for name in [*config, *secrets]:
+            if name not in known:
+                errors[name] = "Unknown setting for this connector."
+        if errors:
+            raise ConfigInvalid(errors)
+
+    def verify_webhook(self, request: WebhookRequest) -> None:
+        """Raise WebhookRejected unless the request is authentic. Runs on the raw bytes, first."""
+        raise NotImplementedError
+
+    def parse_webhook(self, request: WebhookRequest) -> ParsedWebhook:
+        """Turn a verified webhook into events. May fetch the authoritative object from the vendor
+        (raise ConnectorError when it cannot). Runs in a Celery task, not in the vendor's request."""
+        raise NotImplementedError
+
+    def webhook_event_id(self, request: WebhookRequest) -> str:
+        """The vendor's id for this delivery, read cheaply at intake (header or body) for the audit
+        list; dedupe does not depend on it (events are keyed by the sale's and refund's ids)."""
+        return ""
+
+    def poll(self, cursor: dict) -> PollResult:
+        """Fetch what happened since `cursor` (reconciliation for vendors whose webhooks can be lost)."""
+        raise NotImplementedError

@@ -1,0 +1,119 @@
+"""Applying what a POS connector reports (a webhook's or a poll's events) through the wallet services.
+
+Every write is keyed by (connection, vendor id): the sale's id for an earn, the refund's id for a
+reversal. So a webhook delivered twice, a webhook plus a poll, or a replay from the admin all land
+once. A sale also dedupes on its external id across channels: the same sale scanned at a Tessera
+till and reported by the POS's webhook earns once.
+"""
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+
+from pos_integration.base import ConnectorError
+from pos_integration.models import PosConnection, PosCustomerLink
+from pos_integration.types import CustomerHint, CustomerIdentified, PurchaseCompleted, PurchaseRefunded
+from wallet import rules
+from wallet.idempotency import scoped_key
+from wallet.models import Card, Purchase
+from wallet.services import PurchaseRequest, record_purchase, record_unmatched_purchase, refund_purchase
+from wallet.services.accounts import normalize_email, normalize_phone
+
+
+def connection_key(connection: PosConnection, kind: str, vendor_id: str) -> str:
+    return scoped_key(f"pos-{connection.pk}", f"{kind}:{vendor_id}")
+
+
+def apply_events(connection: PosConnection, events: list) -> list[dict]:
+    """Apply each event; return one outcome per event (kept on the delivery for the admin)."""
+    outcomes = []
+    for event in events:
+        if isinstance(event, PurchaseCompleted):
+            outcomes.append(_purchase(connection, event))
+        elif isinstance(event, PurchaseRefunded):
+            outcomes.append(_refund(connection, event))
+        elif isinstance(event, CustomerIdentified):
+            outcomes.append(_identify(connection, event))
+        else:
+            raise ConnectorError(f"The connector returned an unknown event: {type(event).__name__}")
+    return outcomes
+
+
+def find_card(connection: PosConnection, hint: CustomerHint) -> Card | None:
+    """The merchant's open card this hint points to, or None. Never another merchant's card, and
+    never a new enrolment: a customer joins a program themselves."""
+    cards = Card.objects.filter(merchant_id=connection.merchant_id, status=Card.Status.ACTIVE).select_related(
+        "program", "merchant"
+    )
+    number = (hint.card_number or "").strip().replace(" ", "")
+    if number and rules.is_valid_card_number(number):
+        card = cards.filter(number=number).first()
+        if card:
+            return card
+    if hint.vendor_customer_id:
+        link = PosCustomerLink.objects.filter(
+            connection=connection, vendor_customer_id=hint.vendor_customer_id, card__in=cards
+        ).select_related("card__program", "card__merchant").first()
+        if link:
+            return link.card
+    if hint.email:
+        try:
+            email = normalize_email(hint.email)
+        except DjangoValidationError:
+            email = ""
+        card = cards.filter(wallet__customer__user__email__iexact=email).order_by("pk").first() if email else None
+        if card:
+            return card
+    if hint.phone:
+        try:
+            phone = normalize_phone(hint.phone)
+        except DjangoValidationError:
+            phone = ""
+        card = cards.filter(wallet__customer__user__phone=phone).order_by("pk").first() if phone else None
+        if card:
+            return card
+    return None
+
+
+def _purchase(connection: PosConnection, event: PurchaseCompleted) -> dict:
+    request = PurchaseRequest(
+        external_id=event.vendor_id, amount=event.amount, currency=event.currency, store_id=connection.store_id,
+        items=list(event.items), occurred_at=event.occurred_at,
+    )
+    key = connection_key(connection, "purchase", event.vendor_id)
+    card = find_card(connection, event.customer)
+    if card is None:
+        result = record_unmatched_purchase(
+            connection.merchant, request, receipt_code=event.receipt_code, idempotency_key=key, source="webhook"
+        )
+        return {"event": "purchase", "vendor_id": event.vendor_id, "matched": result.card_id is not None,
+                "purchase_id": result.purchase_id, "replayed": result.replayed}
+    result = record_purchase(card, request, idempotency_key=key, source="webhook")
+    return {"event": "purchase", "vendor_id": event.vendor_id, "matched": True, "purchase_id": result.purchase_id,
+            "card": card.number, "points_earned": result.points_earned, "balance": result.balance,
+            "replayed": result.replayed}
+
+
+def _refund(connection: PosConnection, event: PurchaseRefunded) -> dict:
+    purchase = Purchase.objects.filter(merchant_id=connection.merchant_id, external_id=event.purchase_vendor_id).first()
+    if purchase is None:
+        # Out of order (the refund arrived before its sale): fail, so a replay or retry applies it later.
+        raise ConnectorError(f"Refund {event.refund_id} is for sale {event.purchase_vendor_id}, not seen yet.")
+    if event.currency != purchase.currency:
+        raise ConnectorError(f"Refund {event.refund_id} is in {event.currency}, its sale in {purchase.currency}.")
+    amount = event.amount
+    with transaction.atomic():
+        result = refund_purchase(
+            purchase, amount=amount, idempotency_key=connection_key(connection, "refund", event.refund_id),
+            source="webhook", occurred_at=event.occurred_at,
+        )
+    return {"event": "refund", "vendor_id": event.refund_id, "purchase_id": result.purchase_id,
+            "points_reversed": result.points_reversed, "balance": result.balance, "replayed": result.replayed}
+
+
+def _identify(connection: PosConnection, event: CustomerIdentified) -> dict:
+    card = find_card(connection, event.customer)
+    if card is None:
+        return {"event": "customer", "vendor_id": event.vendor_customer_id, "matched": False}
+    PosCustomerLink.objects.update_or_create(
+        connection=connection, vendor_customer_id=event.vendor_customer_id, defaults={"card": card}
+    )
+    return {"event": "customer", "vendor_id": event.vendor_customer_id, "matched": True, "card": card.number}

@@ -1,0 +1,88 @@
+"""Turning a stored, verified delivery into wallet changes; polling connectors for what webhooks missed.
+
+Both are safe to run any number of times: the events they apply are keyed by (connection, vendor
+id), so a retry, a replay from the admin or a poll that finds a sale a webhook already brought
+changes nothing more.
+"""
+import datetime as dt
+import logging
+
+from django.db.models import Q
+from django.utils import timezone
+
+from core.errors import TesseraError
+from pos_integration.base import ConnectorError
+from pos_integration.connections import connector_for
+from pos_integration.intake import apply_events
+from pos_integration.models import PosConnection, WebhookDelivery
+from pos_integration.types import WebhookRequest
+
+logger = logging.getLogger(__name__)
+
+MAX_AUTOMATIC_ATTEMPTS = 5
+
+
+def process_delivery(delivery_id: int, *, replay: bool = False) -> WebhookDelivery:
+    delivery = WebhookDelivery.objects.select_related("connection__merchant").get(pk=delivery_id)
+    if delivery.status == WebhookDelivery.Status.REJECTED:
+        return delivery  # never verified: never applied, not even by a replay
+    connection = delivery.connection
+    if not replay and delivery.vendor_event_id:
+        earlier = (
+            WebhookDelivery.objects.filter(
+                connection=connection, vendor_event_id=delivery.vendor_event_id,
+                status=WebhookDelivery.Status.PROCESSED,
+            ).exclude(pk=delivery.pk).order_by("pk").first()
+        )
+        if earlier is not None:
+            return _finish(delivery, [{"duplicate_of": earlier.pk}])
+    delivery.attempts += 1
+    try:
+        connector = connector_for(connection)
+        parsed = connector.parse_webhook(
+            WebhookRequest(body=bytes(delivery.body), headers=delivery.headers, url=connector.webhook_url,
+                           received_at=delivery.received_at)
+        )
+        outcomes = apply_events(connection, parsed.events)
+    except (ConnectorError, TesseraError, ValueError) as error:
+        return _fail(delivery, str(getattr(error, "message", None) or error))
+    except Exception as error:  # a connector bug must not lose the delivery: it stays replayable
+        logger.exception("POS delivery %s failed", delivery.pk)
+        return _fail(delivery, f"{type(error).__name__}: {error}")
+    return _finish(delivery, outcomes)
+
+
+def _finish(delivery: WebhookDelivery, outcomes: list) -> WebhookDelivery:
+    delivery.status, delivery.outcome, delivery.error = WebhookDelivery.Status.PROCESSED, outcomes, ""
+    delivery.processed_at = timezone.now()
+    delivery.save(update_fields=["status", "outcome", "error", "processed_at", "attempts"])
+    return delivery
+
+
+def _fail(delivery: WebhookDelivery, message: str) -> WebhookDelivery:
+    delivery.status, delivery.error = WebhookDelivery.Status.FAILED, message[:2000]
+    delivery.save(update_fields=["status", "error", "attempts"])
+    return delivery
+
+
+def deliveries_to_retry(now: dt.datetime | None = None):
+    """Deliveries whose task never ran (broker down) or failed, with attempts left, oldest first.
+    Backoff: a delivery waits 2^attempts minutes after it was received before its next try."""
+    now = now or timezone.now()
+    stale = now - dt.timedelta(minutes=2)
+    candidates = WebhookDelivery.objects.filter(
+        Q(status=WebhookDelivery.Status.RECEIVED, received_at__lte=stale)
+        | Q(status=WebhookDelivery.Status.FAILED, attempts__lt=MAX_AUTOMATIC_ATTEMPTS)
+    ).order_by("pk")
+    return [d.pk for d in candidates[:500] if d.received_at + dt.timedelta(minutes=2 ** d.attempts) <= now]
+
+
+def poll_connection(connection: PosConnection) -> int:
+    """Ask the vendor what happened since the last poll and apply it. Returns how many events."""
+    connector = connector_for(connection)
+    if not connector.supports_polling:
+        return 0
+    result = connector.poll(dict(connection.poll_cursor))
+    apply_events(connection, result.events)
+    PosConnection.objects.filter(pk=connection.pk).update(poll_cursor=result.cursor, last_polled_at=timezone.now())
+    return len(result.events)
