@@ -1,7 +1,16 @@
-from django.contrib import admin
+"""Admin for the counter and the POS connections: devices, cashier actions, connections (secrets
+masked), and every webhook delivery with a replay action."""
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html
 
-from core.admin_base import MerchantScopedAdmin
-from pos_integration.models import PosDevice
+from core import secret_box
+from core.admin_base import MerchantScopedAdmin, ReadOnlyAdmin
+from pos_integration import registry
+from pos_integration.base import ConfigInvalid
+from pos_integration.connections import create_connection, update_connection, webhook_url
+from pos_integration.models import CounterAction, PosConnection, PosDevice, WebhookDelivery
+from pos_integration.processing import process_delivery
 
 
 @admin.register(PosDevice)
@@ -13,3 +22,113 @@ class PosDeviceAdmin(MerchantScopedAdmin):
 
     def has_add_permission(self, request):
         return False  # keys are issued by `register_device`, which shows the key once
+
+
+@admin.register(CounterAction)
+class CounterActionAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "kind", "device", "cashier", "card", "ledger_entry")
+    list_filter = ("kind", ("merchant", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("device", "cashier__user", "card", "ledger_entry")
+
+
+class PosConnectionForm(forms.ModelForm):
+    """Config and secrets as one JSON object; saved secrets come back masked (••••1234) and a masked
+    or blank value keeps the saved secret, so a secret is never shown again in full."""
+
+    connector = forms.ChoiceField(choices=())
+    settings_json = forms.JSONField(
+        label="Settings", required=False, initial=dict,
+        help_text="The connector's settings as JSON; see the list of fields below.",
+    )
+
+    class Meta:
+        model = PosConnection
+        fields = ("merchant", "store", "connector", "name", "is_active")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["connector"].choices = registry.choices()
+        if self.instance.pk:
+            self.fields["connector"].disabled = True
+            self.fields["merchant"].disabled = True
+            masked = {name: secret_box.mask(value)
+                      for name, value in secret_box.unseal(self.instance.secrets_encrypted).items()}
+            self.initial["settings_json"] = {**self.instance.config, **masked}
+        cls = registry.get_connector(self.initial.get("connector") or self.instance.connector or "")
+        if cls is not None:
+            self.fields["settings_json"].help_text = "Fields: " + "; ".join(
+                f"{f.name} ({'secret, ' if f.secret else ''}{'required' if f.required else 'optional'}): {f.label}"
+                for f in cls.config_fields
+            )
+
+    def clean_settings_json(self):
+        values = self.cleaned_data.get("settings_json") or {}
+        if not isinstance(values, dict):
+            raise forms.ValidationError("Enter a JSON object.")
+        return {k: v for k, v in values.items() if not (isinstance(v, str) and v.startswith("••••"))}
+
+    def clean(self):
+        cleaned = super().clean()
+        cls = registry.get_connector(cleaned.get("connector") or self.instance.connector or "")
+        if cls is None or "settings_json" not in cleaned:
+            return cleaned
+        values = cleaned["settings_json"]
+        secret_names = {f.name for f in cls.config_fields if f.secret}
+        saved = secret_box.unseal(self.instance.secrets_encrypted) if self.instance.pk else {}
+        secrets = {**saved, **{k: v for k, v in values.items() if k in secret_names and str(v or "").strip()}}
+        config = {k: v for k, v in values.items() if k not in secret_names}
+        try:
+            cls.validate_config(config, secrets)
+        except ConfigInvalid as error:
+            self.add_error("settings_json", "; ".join(f"{k}: {v}" for k, v in error.errors.items()))
+        return cleaned
+
+
+@admin.register(PosConnection)
+class PosConnectionAdmin(MerchantScopedAdmin):
+    form = PosConnectionForm
+    list_display = ("name", "connector", "merchant", "is_active", "last_delivery_at", "last_polled_at")
+    list_filter = ("connector", "is_active", ("merchant", admin.RelatedOnlyFieldListFilter))
+    readonly_fields = ("id", "webhook_address", "last_delivery_at", "last_polled_at", "created_at")
+
+    @admin.display(description="Webhook URL to register with the vendor")
+    def webhook_address(self, obj):
+        return webhook_url(obj) if obj and obj.pk else "(shown after saving)"
+
+    def save_model(self, request, obj, form, change):
+        """Saved through the services, which validate again and seal the secrets."""
+        values = form.cleaned_data.get("settings_json") or {}
+        if change:
+            update_connection(obj, values)
+            PosConnection.objects.filter(pk=obj.pk).update(name=obj.name, store=obj.store, is_active=obj.is_active)
+        else:
+            obj.pk = create_connection(obj.merchant, obj.connector, obj.name, values, store=obj.store).pk
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    merchant_lookup = "connection__merchant"
+    list_display = ("received_at", "connection", "status", "vendor_event_id", "rejection_reason", "attempts")
+    list_filter = ("status", "connection__connector")
+    list_select_related = ("connection",)
+    readonly_fields = ("connection", "received_at", "status", "rejection_reason", "vendor_event_id", "attempts",
+                       "processed_at", "error", "outcome", "headers", "body_text")
+    exclude = ("body",)
+    actions = ["replay"]
+
+    @admin.display(description="Body")
+    def body_text(self, obj):
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", bytes(obj.body).decode("utf-8", "replace"))
+
+    @admin.action(description="Replay the selected deliveries (verified ones only; safe to repeat)")
+    def replay(self, request, queryset):
+        if not request.user.has_perm("pos_integration.change_posconnection"):
+            messages.error(request, "You may not replay deliveries.")
+            return
+        done = {}
+        for delivery in queryset.exclude(status=WebhookDelivery.Status.REJECTED):
+            status = process_delivery(delivery.pk, replay=True).status
+            done[status] = done.get(status, 0) + 1
+        skipped = queryset.filter(status=WebhookDelivery.Status.REJECTED).count()
+        summary = ", ".join(f"{count} {status}" for status, count in done.items()) or "nothing replayed"
+        messages.info(request, f"Replayed: {summary}. Rejected deliveries are never replayed ({skipped} skipped).")

@@ -20,7 +20,14 @@ class WebhookRejected(Exception):
 
 class ConnectorError(Exception):
     """A verified webhook or poll could not be turned into events (vendor API down, odd payload).
-    The delivery is marked failed and can be replayed."""
+    The delivery is marked failed and can be replayed. `permanent`: the same input will always
+    fail (a malformed payload), so the automatic retries are skipped."""
+
+    permanent = False
+
+
+class PermanentConnectorError(ConnectorError):
+    permanent = True
 
 
 class ConfigInvalid(Exception):

@@ -1,6 +1,6 @@
 """Cashier PINs: set one, and check one at the counter with an attempt limit.
 
-A 4 to 8 digit PIN has at most 10^8 values, so the hash (argon2, passlib) only slows an offline
+A 4 to 8 digit PIN has at most 10^8 values, so the hash (core.hashing.PINS) only slows an offline
 attack; what protects the PIN online is the limit: MAX_PIN_ATTEMPTS wrong PINs in a row lock the
 cashier for PIN_LOCK_MINUTES. The check locks the cashier's row, so 20 concurrent guesses are
 judged one after another and the limit holds. A locked cashier is refused before the PIN is even
@@ -11,9 +11,9 @@ import re
 
 from django.db import transaction
 from django.utils import timezone
-from passlib.hash import argon2
 
 from core.errors import TesseraError, ValidationFailed
+from core.hashing import PINS
 from merchants.models import StaffMember
 from pos_integration.models import PosDevice
 
@@ -49,7 +49,7 @@ def set_pin(staff: StaffMember, pin: str) -> None:
             "Choose a PIN that is not a repeated or running sequence.", fields={"pin": ["Too easy."]}
         )
     StaffMember.objects.filter(pk=staff.pk).update(
-        pin_hash=argon2.hash(pin), failed_pin_attempts=0, pin_locked_until=None
+        pin_hash=PINS.hash(pin), failed_pin_attempts=0, pin_locked_until=None
     )
 
 
@@ -80,10 +80,12 @@ def verify_cashier(device: PosDevice, cashier_id, pin, *, now: dt.datetime | Non
             raise CashierPinInvalid()  # same answer as a wrong PIN: ids are not worth probing
         if staff.pin_locked_until and staff.pin_locked_until > now:
             raise CashierLocked(fields={"locked_until": [staff.pin_locked_until.isoformat()]})
-        if argon2.verify(str(pin), staff.pin_hash):
-            if staff.failed_pin_attempts or staff.pin_locked_until:
+        matches, new_hash = PINS.verify_and_update(str(pin), staff.pin_hash)
+        if matches:
+            if staff.failed_pin_attempts or staff.pin_locked_until or new_hash:
                 staff.failed_pin_attempts, staff.pin_locked_until = 0, None
-                staff.save(update_fields=["failed_pin_attempts", "pin_locked_until"])
+                staff.pin_hash = new_hash or staff.pin_hash
+                staff.save(update_fields=["failed_pin_attempts", "pin_locked_until", "pin_hash"])
             return staff
         staff.failed_pin_attempts += 1
         locked = staff.failed_pin_attempts >= MAX_PIN_ATTEMPTS

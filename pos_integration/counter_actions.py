@@ -87,29 +87,32 @@ def redeem(device: PosDevice, cashier: StaffMember, identified: Identified, rewa
     reward = Reward.objects.filter(pk=reward_id, program_id=identified.card.program_id).first() if reward_id else None
     if reward is None:
         raise NotFound("No such reward in this card's program.", fields={"reward_id": ["Unknown."]})
-    try:
-        with transaction.atomic():
-            result = redeem_reward(
-                identified.card, reward, idempotency_key=device_key(device, raw_key), source="pos",
-                actor=_actor(cashier),
-            )
-            if not result.replayed:
-                SpentPassToken.objects.create(
-                    card_id=result.card_id, key_id=identified.token_key_id, step=identified.token_step
-                )
-                # Handed over now: the coupon the redemption issued is used at once.
-                mark_coupon_used(Redemption.objects.get(pk=result.redemption_id))
-                _record(device, cashier, CounterAction.Kind.REDEEM, result.card_id,
-                        redemption_id=result.redemption_id, entry_id=result.entry_id)
-    except IntegrityError as error:
-        if "spent_pass_token_unique" in str(error):
-            raise TokenAlreadySpent() from None
-        raise
+    with transaction.atomic():
+        result = redeem_reward(
+            identified.card, reward, idempotency_key=device_key(device, raw_key), source="pos",
+            actor=_actor(cashier),
+        )
+        if not result.replayed:
+            _spend_token(result.card_id, identified)
+            # Handed over now: the coupon the redemption issued is used at once.
+            mark_coupon_used(Redemption.objects.get(pk=result.redemption_id))
+            _record(device, cashier, CounterAction.Kind.REDEEM, result.card_id,
+                    redemption_id=result.redemption_id, entry_id=result.entry_id)
     body = {
         "redemption_id": result.redemption_id, "reward": reward.name, "points": result.points,
         "balance": result.balance,
     }
     return CounterResult(body, result.replayed)
+
+
+def _spend_token(card_id: int, identified: Identified) -> None:
+    """Mark the token used; a second redemption with it (another key, a copied screenshot) fails
+    here and rolls back with everything its request wrote."""
+    try:
+        with transaction.atomic():
+            SpentPassToken.objects.create(card_id=card_id, key_id=identified.token_key_id, step=identified.token_step)
+    except IntegrityError:
+        raise TokenAlreadySpent() from None
 
 
 def _use_coupon(device, cashier, identified: Identified, raw_key: str) -> CounterResult:

@@ -43,9 +43,12 @@ def process_delivery(delivery_id: int, *, replay: bool = False) -> WebhookDelive
             WebhookRequest(body=bytes(delivery.body), headers=delivery.headers, url=connector.webhook_url,
                            received_at=delivery.received_at)
         )
+        if parsed.vendor_event_id and not delivery.vendor_event_id:
+            delivery.vendor_event_id = parsed.vendor_event_id[:255]
         outcomes = apply_events(connection, parsed.events)
     except (ConnectorError, TesseraError, ValueError) as error:
-        return _fail(delivery, str(getattr(error, "message", None) or error))
+        message = str(getattr(error, "message", None) or error)
+        return _fail(delivery, message, permanent=getattr(error, "permanent", False))
     except Exception as error:  # a connector bug must not lose the delivery: it stays replayable
         logger.exception("POS delivery %s failed", delivery.pk)
         return _fail(delivery, f"{type(error).__name__}: {error}")
@@ -55,13 +58,16 @@ def process_delivery(delivery_id: int, *, replay: bool = False) -> WebhookDelive
 def _finish(delivery: WebhookDelivery, outcomes: list) -> WebhookDelivery:
     delivery.status, delivery.outcome, delivery.error = WebhookDelivery.Status.PROCESSED, outcomes, ""
     delivery.processed_at = timezone.now()
-    delivery.save(update_fields=["status", "outcome", "error", "processed_at", "attempts"])
+    delivery.save(update_fields=["status", "outcome", "error", "processed_at", "attempts", "vendor_event_id"])
     return delivery
 
 
-def _fail(delivery: WebhookDelivery, message: str) -> WebhookDelivery:
+def _fail(delivery: WebhookDelivery, message: str, *, permanent: bool = False) -> WebhookDelivery:
+    """A permanent failure (a malformed payload) is not retried automatically; a replay still can."""
     delivery.status, delivery.error = WebhookDelivery.Status.FAILED, message[:2000]
-    delivery.save(update_fields=["status", "error", "attempts"])
+    if permanent:
+        delivery.attempts = max(delivery.attempts, MAX_AUTOMATIC_ATTEMPTS)
+    delivery.save(update_fields=["status", "error", "attempts", "vendor_event_id"])
     return delivery
 
 

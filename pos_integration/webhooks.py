@@ -22,6 +22,8 @@ from pos_integration.types import WebhookRequest
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+# Anyone who knows a connection's URL can post to it; what an unverified request may store is capped.
+MAX_REJECTED_BODY_BYTES = 8 * 1024
 MASK = "(masked)"
 
 
@@ -53,6 +55,7 @@ def pos_webhook(request, connection_id):
         connector.verify_webhook(incoming)
     except WebhookRejected as rejected:
         delivery.status, delivery.rejection_reason = WebhookDelivery.Status.REJECTED, rejected.reason[:120]
+        delivery.body = body[:MAX_REJECTED_BODY_BYTES]
         delivery.save()
         logger.warning("POS webhook rejected for connection %s: %s", connection.pk, rejected.reason)
         return JsonResponse(error_body("webhook_rejected", "The webhook could not be verified."), status=401)

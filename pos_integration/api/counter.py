@@ -1,21 +1,15 @@
-"""The counter: scan a code to see the card, record a purchase that earns points.
-
-Redeeming, refunds, cashier PINs and offline batches come with the rest of the POS issue.
-"""
+"""The counter: scan a code to see the card, record a purchase that earns points."""
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from core.api import StrictSerializer
-from pos_integration.api.authentication import DeviceKeyAuthentication, IsDevice
+from pos_integration.api.base import TAGS, CounterView, write_parameters
 from pos_integration.counter import Identified, identify
-from wallet.api.serializers import REPLAYED_HEADER, idempotency_key_from, idempotency_parameter, replayed_parameter
-from wallet.idempotency import scoped_key
-from wallet.services import PurchaseRequest, record_purchase
-
-TAGS = ["pos"]
+from pos_integration.counter_actions import earn
+from wallet.api.serializers import idempotency_key_from
+from wallet.services import PurchaseRequest
 
 
 class ScanRequestSerializer(StrictSerializer):
@@ -89,19 +83,6 @@ def _summary(identified: Identified) -> dict:
     }
 
 
-class CounterView(APIView):
-    authentication_classes = [DeviceKeyAuthentication]
-    permission_classes = [IsDevice]
-
-    def device(self, request):
-        return request.user.device
-
-    def body(self, serializer_class, request) -> dict:
-        serializer = serializer_class(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-
-
 class ScanView(CounterView):
     @extend_schema(summary="Scan a card, coupon or pass", request=ScanRequestSerializer,
                    responses=ScanResponseSerializer, tags=TAGS)
@@ -113,31 +94,24 @@ class ScanView(CounterView):
 class PurchaseView(CounterView):
     @extend_schema(summary="Record a purchase; it earns points", request=PurchaseRequestSerializer,
                    responses={201: PurchaseResponseSerializer}, tags=TAGS,
-                   parameters=[
-                       idempotency_parameter(
-                           required=True,
-                           description="Unique per sale on this device: a retry with the same key and body "
-                           "returns the first answer and earns nothing more.",
-                       ),
-                       replayed_parameter(201),
-                   ])
+                   parameters=write_parameters(
+                       cashier_required=False,
+                       description="Unique per sale on this device: a retry with the same key and body "
+                       "returns the first answer and earns nothing more.",
+                   ))
     def post(self, request):
         device = self.device(request)
         key = idempotency_key_from(request, required=True)
         data = self.body(PurchaseRequestSerializer, request)
-        card = identify(device, data["code"]).card
-        result = record_purchase(
-            card,
+        cashier = self.cashier(request, required=False)
+        identified = identify(device, data["code"])
+        result = earn(
+            device, cashier, identified,
             PurchaseRequest(external_id=data["external_id"], amount=data["amount"], currency=data["currency"],
                             store_id=device.store_id, items=data.get("items", [])),
-            idempotency_key=scoped_key(f"device-{device.pk}", key),
-            source="pos",
+            key,
         )
-        body = {"purchase_id": result.purchase_id, "points_earned": result.points_earned, "balance": result.balance}
-        response = Response(PurchaseResponseSerializer(body).data, status=201)
-        if result.replayed:
-            response[REPLAYED_HEADER] = "true"  # the body is the first answer's, byte for byte
-        return response
+        return self.written(result, PurchaseResponseSerializer)
 
 
 urlpatterns = [

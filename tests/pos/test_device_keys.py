@@ -3,7 +3,7 @@ import pytest
 
 from pos_integration.models import PosDevice
 from pos_integration.services import authenticate_device, register_device, revoke_device, rotate_device_key
-from tests.factories import make_merchant, make_store
+from tests.factories import build_world, make_merchant, make_store
 
 pytestmark = pytest.mark.django_db
 
@@ -36,3 +36,17 @@ def test_rotation_retires_the_old_key_at_once(issued):
 def test_revoked_device_key_stops_working(issued):
     revoke_device(issued.device)
     assert authenticate_device(issued.key) is None
+
+
+def test_a_remembered_key_never_lets_a_forged_one_through():
+    """The per-process memo of verified keys is keyed by the stored hash and compares the digest of
+    the whole key: a key that shares the prefix but not the secret is still refused."""
+    from pos_integration.keys import key_matches
+
+    world = build_world()
+    issued = register_device(world.store, "Till")
+    assert authenticate_device(issued.key) == issued.device
+    assert authenticate_device(issued.key) == issued.device  # from the memo
+    forged = issued.key[:-4] + ("AAAA" if not issued.key.endswith("AAAA") else "BBBB")
+    assert authenticate_device(forged) is None
+    assert not key_matches(forged, issued.device.key_hash)

@@ -6,6 +6,7 @@ urlpatterns = [
     path("", include("wallet.api.privacy")),
     path("", include("merchants.api.directory")),
     path("", include("wallet.api.cards")),
+    path("", include("wallet.api.claims")),
     path("", include("wallet.api.external_cards")),
     path("", include("wallet.api.preferences")),
     path("", include("wallet.api.passes")),

@@ -1,0 +1,1 @@
+"""POS connectors shipped with Tessera, one package each (see pos_integration/base.py)."""

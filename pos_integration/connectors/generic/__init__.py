@@ -1,0 +1,1 @@
+"""The Generic POS connector."""
