@@ -213,6 +213,10 @@ CELERY_BEAT_SCHEDULE = {
 # POS connectors: dotted paths here, plus any installed package's `tessera.pos_connectors` entry points.
 TESSERA_POS_CONNECTORS = [
     "pos_integration.connectors.generic.connector.GenericConnector",
+    "pos_integration.connectors.square.connector.SquareConnector",
+    "pos_integration.connectors.shopify.connector.ShopifyConnector",
+    "pos_integration.connectors.stripe.connector.StripeConnector",
+    "pos_integration.connectors.clover.connector.CloverConnector",
 ]
 
 LOGGING = {

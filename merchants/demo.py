@@ -14,11 +14,13 @@ from django.utils import timezone
 from merchants.models import Merchant, Program, Reward, StaffMember, Store, Tier
 from merchants.opening_hours import WEEKDAYS
 from merchants.services import grant_staff_access
+from pos_integration.cashiers import set_pin
 from pos_integration.models import PosDevice
 from pos_integration.services import register_device, rotate_device_key
 from wallet.models import Card, Customer
 from wallet.services import PurchaseRequest, create_customer, enroll, record_purchase, redeem_reward
 
+DEMO_CASHIER_PIN = "2468"
 DEMO_PASSWORD = "tessera-demo"  # noqa: S105 - demo data only; seed_demo refuses to run in production
 CUSTOMER_USERNAME = "demo-customer"
 
@@ -60,6 +62,8 @@ class DemoSummary:
     card_numbers: list[str]
     device_name: str
     device_key: str
+    cashier: str
+    cashier_pin: str
 
 
 def seed_demo() -> DemoSummary:
@@ -80,6 +84,7 @@ def seed_demo() -> DemoSummary:
             card = _seed_card(customer, program, store, spec)
             card_numbers.append(card.number)
         first_store = Store.objects.get(merchant__slug=MERCHANTS[0]["slug"])
+        cashier = _demo_cashier(first_store.merchant, User)
     issued = _demo_device_key(first_store)
     return DemoSummary(
         owners=[(spec["owner"], DEMO_PASSWORD) for spec in MERCHANTS],
@@ -87,7 +92,18 @@ def seed_demo() -> DemoSummary:
         card_numbers=card_numbers,
         device_name=issued.device.name,
         device_key=issued.key,
+        cashier=cashier.display_name,
+        cashier_pin=DEMO_CASHIER_PIN,
     )
+
+
+def _demo_cashier(merchant, User) -> StaffMember:
+    """A cashier with a known PIN, so the web till can be tried at once (a demo secret, like the passwords)."""
+    user, _ = User.objects.get_or_create(username="cafe-cashier", defaults={"first_name": "Camille"})
+    staff = grant_staff_access(merchant, user, StaffMember.Role.CASHIER)
+    if not staff.pin_hash:
+        set_pin(staff, DEMO_CASHIER_PIN)
+    return staff
 
 
 def _seed_merchant(spec, User):

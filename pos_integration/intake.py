@@ -8,13 +8,19 @@ till and reported by the POS's webhook earns once.
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 
-from pos_integration.base import ConnectorError
+from pos_integration.base import ConnectorError, PermanentConnectorError
 from pos_integration.models import PosConnection, PosCustomerLink
 from pos_integration.types import CustomerHint, CustomerIdentified, PurchaseCompleted, PurchaseRefunded
 from wallet import rules
 from wallet.idempotency import scoped_key
 from wallet.models import Card, Purchase
-from wallet.services import PurchaseRequest, record_purchase, record_unmatched_purchase, refund_purchase
+from wallet.services import (
+    PurchaseRequest,
+    attach_purchase,
+    record_purchase,
+    record_unmatched_purchase,
+    refund_purchase,
+)
 from wallet.services.accounts import normalize_email, normalize_phone
 
 
@@ -79,7 +85,27 @@ def _purchase(connection: PosConnection, event: PurchaseCompleted) -> dict:
         items=list(event.items), occurred_at=event.occurred_at,
     )
     key = connection_key(connection, "purchase", event.vendor_id)
+    earlier = Purchase.objects.filter(merchant_id=connection.merchant_id, external_id=event.vendor_id).first()
+    if earlier is not None and (earlier.amount, earlier.currency) != (event.amount, event.currency):
+        raise PermanentConnectorError(
+            f"Sale {event.vendor_id} was already recorded as {earlier.amount} {earlier.currency}; "
+            f"this report says {event.amount} {event.currency}. The first record stands."
+        )
     card = find_card(connection, event.customer)
+    if earlier is not None:
+        # Reported before (another webhook for the same sale, a poll, a till): the first report stands.
+        # If it had no customer and this one names a card (Square adds the customer after the sale),
+        # the sale is attached to the card now and earns, once.
+        if earlier.card_id is None and card is not None:
+            attached = attach_purchase(card, earlier, idempotency_key=connection_key(
+                connection, "attach", event.vendor_id))
+            if attached is not None:
+                return {"event": "purchase", "vendor_id": event.vendor_id, "matched": True,
+                        "purchase_id": attached.purchase_id, "card": card.number,
+                        "points_earned": attached.points_earned, "balance": attached.balance,
+                        "replayed": attached.replayed}
+        return {"event": "purchase", "vendor_id": event.vendor_id, "matched": earlier.card_id is not None,
+                "purchase_id": earlier.pk, "points_earned": earlier.points_earned, "replayed": True}
     if card is None:
         result = record_unmatched_purchase(
             connection.merchant, request, receipt_code=event.receipt_code, idempotency_key=key, source="webhook"

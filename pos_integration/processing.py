@@ -84,11 +84,20 @@ def deliveries_to_retry(now: dt.datetime | None = None):
 
 
 def poll_connection(connection: PosConnection) -> int:
-    """Ask the vendor what happened since the last poll and apply it. Returns how many events."""
+    """Ask the vendor what happened since the last poll and apply it. Returns how many events.
+
+    Events are applied one by one: one that fails (a sale in another currency, say) is logged and
+    skipped, so it cannot hold the cursor back forever; the rest of the poll still lands.
+    """
+    connection = PosConnection.objects.get(pk=connection.pk)  # the cursor as stored, not as passed in
     connector = connector_for(connection)
     if not connector.supports_polling:
         return 0
     result = connector.poll(dict(connection.poll_cursor))
-    apply_events(connection, result.events)
+    for event in result.events:
+        try:
+            apply_events(connection, [event])
+        except (ConnectorError, TesseraError) as error:
+            logger.error("POS poll of connection %s skipped an event %r: %s", connection.pk, event, error)
     PosConnection.objects.filter(pk=connection.pk).update(poll_cursor=result.cursor, last_polled_at=timezone.now())
     return len(result.events)

@@ -171,3 +171,20 @@ class OtherDemo(PosConnector):
     """Another package's connector that picked the same key."""
 
     key = "demo"
+
+
+def test_a_sale_first_reported_without_its_customer_earns_once_when_a_later_report_names_the_card(
+    shop, post_webhook
+):
+    post_webhook(shop.connection, sale("", "S-5", 3000), {"X-Demo-Token": TOKEN})
+    assert Purchase.objects.get(external_id="S-5").card is None
+    for _ in range(2):
+        assert post_webhook(shop.connection, sale(shop.card.number, "S-5", 3000),
+                            {"X-Demo-Token": TOKEN}).status_code == 200
+    purchase = Purchase.objects.get(external_id="S-5")
+    assert purchase.card_id == shop.card.pk and purchase.points_earned == 30
+    assert Card.objects.get(pk=shop.card.pk).balance == 30
+    assert LedgerEntry.objects.filter(purchase=purchase, kind="earn").count() == 1
+    different = post_webhook(shop.connection, sale(shop.card.number, "S-5", 9999), {"X-Demo-Token": TOKEN})
+    assert different.status_code == 200
+    assert "already recorded as 3000 EUR" in WebhookDelivery.objects.latest("pk").error

@@ -74,6 +74,11 @@ __all__ += [
 ]
 
 # Sales no card matched, claimed later with the receipt code (see wallet/services/unmatched.py).
-from wallet.services.unmatched import UnmatchedResult, claim_purchase, record_unmatched_purchase  # noqa: E402
+from wallet.services.unmatched import (  # noqa: E402
+    UnmatchedResult,
+    attach_purchase,
+    claim_purchase,
+    record_unmatched_purchase,
+)
 
-__all__ += ["UnmatchedResult", "claim_purchase", "record_unmatched_purchase"]
+__all__ += ["UnmatchedResult", "attach_purchase", "claim_purchase", "record_unmatched_purchase"]

@@ -9,7 +9,7 @@ the claim would make the pro-rata reversal of a later refund ambiguous).
 import datetime as dt
 from dataclasses import asdict, dataclass, field
 
-from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import NotFound
@@ -70,14 +70,15 @@ def claim_purchase(
     require_text(receipt_code, "receipt_code", 64)
     require_positive_amount(amount)
     now = now or timezone.now()
-    code = receipt_code.strip()
+    code = receipt_code.strip().lstrip("#").strip()  # "#1042" and "1042" are the same receipt
 
     def work() -> dict:
         locked = lock_card(card.pk)
         if not locked.is_active:
             raise CardClosed()
         candidates = Purchase.objects.select_for_update().filter(
-            merchant_id=locked.merchant_id, receipt_code__iexact=code, amount=amount,
+            Q(receipt_code__iexact=code) | Q(receipt_code__iexact=f"#{code}"),
+            merchant_id=locked.merchant_id, amount=amount,
             occurred_at__gte=now - dt.timedelta(days=CLAIM_WINDOW_DAYS),
         )
         purchase = candidates.filter(card__isnull=True, refunded_amount=0).order_by("-occurred_at").first()
@@ -85,39 +86,64 @@ def claim_purchase(
             if candidates.filter(card__isnull=False).exists():
                 raise PurchaseAlreadyClaimed()
             raise NotFound("No unclaimed purchase of this merchant matches this receipt code and total.")
-        multiplier = locked.tier.multiplier if locked.tier else 1
-        program = locked.program
-        points = rules.points_for_amount(
-            purchase.amount, purchase.currency, program.points_per_currency_unit, multiplier, program.rounding
-        )
-        purchase.card, purchase.claimed_at, purchase.points_earned = locked, now, points
-        purchase.save(update_fields=["card", "claimed_at", "points_earned"])
-        entry = None
-        if points > 0:
-            entry = append_entry(
-                locked,
-                EntryDraft(
-                    kind=LedgerEntry.Kind.EARN, delta=points, lifetime_delta=points, occurred_at=now,
-                    expires_at=credit_expiry(locked, now), purchase_id=purchase.pk, multiplier=multiplier,
-                    source="claim", reason="Claimed with the receipt code",
-                ),
-            )
-        emit_card_event(
-            locked, "wallet.purchase.recorded", occurred_at=now,
-            payload={
-                "purchase_id": purchase.pk, "external_id": purchase.external_id, "store_id": purchase.store_id,
-                "amount": purchase.amount, "currency": purchase.currency, "points_earned": points, "claimed": True,
-            },
-        )
-        return {
-            "purchase_id": purchase.pk, "card_id": locked.pk, "entry_id": entry.pk if entry else None,
-            "points_earned": points, "balance": locked.balance, "lifetime_points": locked.lifetime_points,
-            "tier_id": locked.tier_id,
-        }
+        return _attach(locked, purchase, now, source="claim", reason="Claimed with the receipt code")
 
-    with transaction.atomic():
-        result, replayed = run_idempotent(
-            merchant_id=card.merchant_id, key=idempotency_key, operation="claim_purchase",
-            request={"card_id": card.pk, "receipt_code": code.upper(), "amount": amount}, work=work,
-        )
+    result, replayed = run_idempotent(
+        merchant_id=card.merchant_id, key=idempotency_key, operation="claim_purchase",
+        request={"card_id": card.pk, "receipt_code": code.upper(), "amount": amount}, work=work,
+    )
     return PurchaseResult(**result, replayed=replayed)
+
+
+def attach_purchase(card: Card, purchase: Purchase, *, idempotency_key: str, source: str = "webhook",
+                    now: dt.datetime | None = None) -> PurchaseResult | None:
+    """A POS that first reported a sale without its customer now names a card: attach and earn,
+    once. None when the sale is no longer unclaimed (already attached, or partly refunded)."""
+    now = now or timezone.now()
+
+    def work() -> dict:
+        locked = lock_card(card.pk)
+        if not locked.is_active:
+            raise CardClosed()
+        current = Purchase.objects.select_for_update().get(pk=purchase.pk)
+        if current.card_id is not None or current.refunded_amount or current.merchant_id != locked.merchant_id:
+            return {}
+        return _attach(locked, current, now, source=source, reason="Matched to the card after the sale")
+
+    result, replayed = run_idempotent(
+        merchant_id=card.merchant_id, key=idempotency_key, operation="attach_purchase",
+        request={"card_id": card.pk, "purchase_id": purchase.pk}, work=work,
+    )
+    return PurchaseResult(**result, replayed=replayed) if result else None
+
+
+def _attach(locked: Card, purchase: Purchase, now: dt.datetime, *, source: str, reason: str) -> dict:
+    multiplier = locked.tier.multiplier if locked.tier else 1
+    program = locked.program
+    points = rules.points_for_amount(
+        purchase.amount, purchase.currency, program.points_per_currency_unit, multiplier, program.rounding
+    )
+    purchase.card, purchase.claimed_at, purchase.points_earned = locked, now, points
+    purchase.save(update_fields=["card", "claimed_at", "points_earned"])
+    entry = None
+    if points > 0:
+        entry = append_entry(
+            locked,
+            EntryDraft(
+                kind=LedgerEntry.Kind.EARN, delta=points, lifetime_delta=points, occurred_at=now,
+                expires_at=credit_expiry(locked, now), purchase_id=purchase.pk, multiplier=multiplier,
+                source=source, reason=reason,
+            ),
+        )
+    emit_card_event(
+        locked, "wallet.purchase.recorded", occurred_at=now,
+        payload={
+            "purchase_id": purchase.pk, "external_id": purchase.external_id, "store_id": purchase.store_id,
+            "amount": purchase.amount, "currency": purchase.currency, "points_earned": points, "claimed": True,
+        },
+    )
+    return {
+        "purchase_id": purchase.pk, "card_id": locked.pk, "entry_id": entry.pk if entry else None,
+        "points_earned": points, "balance": locked.balance, "lifetime_points": locked.lifetime_points,
+        "tier_id": locked.tier_id,
+    }

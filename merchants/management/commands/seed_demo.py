@@ -26,3 +26,5 @@ class Command(BaseCommand):
         for number in summary.card_numbers:
             out(f"  card page (no app):   {card_page_url(Card.objects.get(number=number))}")
         out(f"  POS device key ({summary.device_name}, shown once, re-issued on every seed): {summary.device_key}")
+        out(f"  web till:             {settings.TESSERA_PUBLIC_URL}/till/ (device key above, "
+            f"cashier {summary.cashier}, PIN {summary.cashier_pin})")

@@ -100,7 +100,7 @@ def test_the_same_sale_id_sent_again_with_another_amount_fails_and_the_first_rec
     deliver("purchase.completed", sale(customer={"card_number": world.card.number}))
     deliver("purchase.completed", sale(amount=99900, customer={"card_number": world.card.number}))
 
-    assert last_delivery().status == "failed" and "already used for a different request" in last_delivery().error
+    assert last_delivery().status == "failed" and "already recorded as 4200 EUR" in last_delivery().error
     world.card.refresh_from_db()
     assert world.card.balance == 42 and Purchase.objects.get(external_id="sale-1001").amount == 4200
 

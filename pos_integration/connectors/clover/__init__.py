@@ -1,0 +1,1 @@
+"""The Clover POS connector."""

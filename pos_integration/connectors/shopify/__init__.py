@@ -1,0 +1,1 @@
+"""The Shopify POS connector."""

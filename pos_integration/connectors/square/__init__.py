@@ -1,0 +1,1 @@
+"""The Square POS connector."""
