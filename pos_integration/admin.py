@@ -48,7 +48,7 @@ class PosConnectionForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["connector"].choices = registry.choices()
-        if self.instance.pk:
+        if not self.instance._state.adding:  # (a new row already has its UUID: pk is no test)
             self.fields["connector"].disabled = True
             self.fields["merchant"].disabled = True
             masked = {name: secret_box.mask(value)
@@ -74,7 +74,7 @@ class PosConnectionForm(forms.ModelForm):
             return cleaned
         values = cleaned["settings_json"]
         secret_names = {f.name for f in cls.config_fields if f.secret}
-        saved = secret_box.unseal(self.instance.secrets_encrypted) if self.instance.pk else {}
+        saved = secret_box.unseal(self.instance.secrets_encrypted) if not self.instance._state.adding else {}
         secrets = {**saved, **{k: v for k, v in values.items() if k in secret_names and str(v or "").strip()}}
         config = {k: v for k, v in values.items() if k not in secret_names}
         try:

@@ -4,6 +4,8 @@ In a fixed order (STYLE.md habit 7): find the connection from the URL; verify ov
 (the connector's check); keep the delivery whatever the verdict (a rejected one is the only thing
 a bad request writes); answer at once; parse and apply in a Celery task after commit, so a slow
 vendor API (Clover must be asked for the payment) never makes the vendor's request time out.
+What "verified" means is the connector's call: Clover's one-time URL verification request carries
+no auth code and is accepted (with no events) so the merchant can read the code it holds.
 """
 import logging
 
