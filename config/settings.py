@@ -152,6 +152,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "login": env_str("THROTTLE_LOGIN", "10/minute"),
         "register": env_str("THROTTLE_REGISTER", "5/minute"),
+        # A receipt code and total can be guessed; claims are few per customer, so guessing is slow.
+        "claim": env_str("THROTTLE_CLAIM", "10/hour"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

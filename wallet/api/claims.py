@@ -4,6 +4,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 
 from core.api import StrictSerializer
 from wallet.api.cards import owned_card
@@ -32,6 +33,8 @@ class ClaimResultSerializer(serializers.Serializer):
 
 class CardClaimView(GenericAPIView):
     permission_classes = [IsCustomer]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "claim"
     pagination_class = None
     serializer_class = ClaimRequestSerializer
 
@@ -40,7 +43,8 @@ class CardClaimView(GenericAPIView):
         summary="Claim a purchase with its receipt code",
         description="A sale the merchant's POS reported without knowing the customer is kept unmatched. "
         "With the receipt code and the exact total it is attached to this card and earns its points, once: "
-        "a second claim of the same receipt is 409 `purchase_already_claimed`; no match is 404.",
+        "a second claim of the same receipt is 409 `purchase_already_claimed`; no match is 404. At most "
+        "10 claims an hour per customer (429 beyond).",
         tags=["cards"],
         request=ClaimRequestSerializer,
         parameters=[
