@@ -18,6 +18,7 @@ urlpatterns = [
     path("hooks/pos/<uuid:connection_id>/", pos_webhook, name="pos-webhook"),
     path("api/", include("core.urls")),
     path("c/", include("wallet.card_page_urls")),
+    path("till/", include("pos_integration.till_urls")),
     path("passkit/", include("wallet.passes.apple.urls")),
 ]
 

@@ -4,39 +4,22 @@ Drives Debian's chromium through chromedriver (selenium). Without chromium the t
 reason; under REQUIRE_SERVICES=1 (CI, whose .ci/run installs chromium) it fails instead.
 """
 import io
-import os
-import shutil
 import time
 
 import pytest
 import zxingcpp
 from PIL import Image
 
+from tests.browser import start_chromium
 from tests.factories import build_world
 from tests.wallet.helpers import buy
 from wallet.passes.tokens import verify_token
 from wallet.services.card_page import card_page_url
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-
 
 @pytest.fixture
 def browser():
-    if not (CHROMIUM and CHROMEDRIVER):
-        message = "needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(f"REQUIRE_SERVICES=1 but {message}")
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=480,1000"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = start_chromium(size="480,1000")
     yield driver
     driver.quit()
 
