@@ -4,6 +4,7 @@ installed package can declare (so a third party ships a connector with `pip inst
 Used by the POS and CRM connector registries. Two plug-ins with the same key are a configuration
 error, raised when the registry is first read, not silently shadowed.
 """
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from django.core.exceptions import ImproperlyConfigured
@@ -29,3 +30,35 @@ def load_plugins(*, dotted_paths: list[str], group: str, base: type) -> dict[str
             )
         found[plugin.key] = plugin
     return found
+
+
+class ConfigInvalid(Exception):
+    def __init__(self, errors: dict):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One setting of a connection. Secret fields are stored encrypted and never shown in full again."""
+
+    name: str
+    label: str
+    secret: bool = False
+    required: bool = True
+    help_text: str = ""
+
+
+def check_config_fields(fields, config: dict, secrets: dict) -> None:
+    """The checks every connector's config gets: required fields present, no unknown settings."""
+    errors = {}
+    for field in fields:
+        source = secrets if field.secret else config
+        if field.required and not str(source.get(field.name) or "").strip():
+            errors[field.name] = "This field is required."
+    known = {f.name for f in fields}
+    for name in [*config, *secrets]:
+        if name not in known:
+            errors[name] = "Unknown setting for this connector."
+    if errors:
+        raise ConfigInvalid(errors)

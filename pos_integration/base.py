@@ -5,9 +5,11 @@ secret fields marked, and the vendor methods. It reads its connection's config a
 call the vendor's API, and returns `pos_integration.types` dataclasses. It never touches our
 database: `pos_integration.intake` applies what it returns.
 """
-from dataclasses import dataclass
-
+from core.plugins import ConfigField, ConfigInvalid, check_config_fields
 from pos_integration.types import ParsedWebhook, PollResult, WebhookRequest
+
+__all__ = ["ConfigField", "ConfigInvalid", "ConnectorError", "PermanentConnectorError", "PosConnector",
+           "WebhookRejected"]
 
 
 class WebhookRejected(Exception):
@@ -30,23 +32,6 @@ class PermanentConnectorError(ConnectorError):
     permanent = True
 
 
-class ConfigInvalid(Exception):
-    def __init__(self, errors: dict):
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
-
-
-@dataclass(frozen=True)
-class ConfigField:
-    """One setting of a connection. Secret fields are stored encrypted and never shown in full again."""
-
-    name: str
-    label: str
-    secret: bool = False
-    required: bool = True
-    help_text: str = ""
-
-
 class PosConnector:
     key: str = ""
     name: str = ""
@@ -64,17 +49,7 @@ class PosConnector:
     def validate_config(cls, config: dict, secrets: dict) -> None:
         """Raise ConfigInvalid({field: message}) for a missing required or malformed setting.
         The base class checks required fields; connectors add their own checks."""
-        errors = {}
-        for field in cls.config_fields:
-            source = secrets if field.secret else config
-            if field.required and not str(source.get(field.name) or "").strip():
-                errors[field.name] = "This field is required."
-        known = {f.name for f in cls.config_fields}
-        for name in [*config, *secrets]:
-            if name not in known:
-                errors[name] = "Unknown setting for this connector."
-        if errors:
-            raise ConfigInvalid(errors)
+        check_config_fields(cls.config_fields, config, secrets)
 
     def verify_webhook(self, request: WebhookRequest) -> None:
         """Raise WebhookRejected unless the request is authentic. Runs on the raw bytes, first."""
