@@ -210,7 +210,14 @@ CELERY_BEAT_SCHEDULE = {
     # that can poll (Clover) are asked for what their webhooks missed.
     "pos-retry-deliveries": {"task": "pos_integration.retry_deliveries", "schedule": 120.0},
     "pos-poll-connections": {"task": "pos_integration.poll_connections", "schedule": 600.0},
+    # CRM delivery: events are shipped on commit; the sweep catches what that missed and the retries.
+    "crm-sweep": {"task": "crm_sync.sweep", "schedule": 30.0},
 }
+
+# Told after commit that a merchant has new outbox events (dotted paths to callables).
+TESSERA_OUTBOX_LISTENERS = ["crm_sync.outbox.events_committed"]
+# CRM connectors: dotted paths here, plus installed packages' `tessera.crm_connectors` entry points.
+TESSERA_CRM_CONNECTORS = []
 
 # POS connectors: dotted paths here, plus any installed package's `tessera.pos_connectors` entry points.
 TESSERA_POS_CONNECTORS = [

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from crm_sync.inbound import crm_inbound
 from pos_integration.webhooks import pos_webhook
 
 admin.site.site_header = "Tessera"
@@ -16,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("wallet.api.urls")),
     path("api/pos/v1/", include("pos_integration.api.urls")),
     path("hooks/pos/<uuid:connection_id>/", pos_webhook, name="pos-webhook"),
+    path("hooks/crm/<uuid:connection_id>/", crm_inbound, name="crm-inbound"),
     path("api/", include("core.urls")),
     path("c/", include("wallet.card_page_urls")),
     path("till/", include("pos_integration.till_urls")),

@@ -62,3 +62,27 @@ def check_config_fields(fields, config: dict, secrets: dict) -> None:
             errors[name] = "Unknown setting for this connector."
     if errors:
         raise ConfigInvalid(errors)
+
+
+def split_settings(fields, values: dict) -> tuple[dict, dict]:
+    """One JSON object of settings -> (config, secrets), by the fields' secret flags."""
+    secret_names = {f.name for f in fields if f.secret}
+    return ({k: v for k, v in values.items() if k not in secret_names},
+            {k: v for k, v in values.items() if k in secret_names})
+
+
+def validated_settings(plugin, config: dict, secrets: dict) -> None:
+    """Run the plug-in's own config checks; refuse with one 400 naming each bad field."""
+    from core.errors import ValidationFailed
+
+    try:
+        plugin.validate_config(config, secrets)
+    except ConfigInvalid as error:
+        raise ValidationFailed("The connection's settings are not valid.", fields={
+            name: [message] for name, message in error.errors.items()
+        }) from None
+
+
+def merged_secrets(saved: dict, new: dict) -> dict:
+    """A secret left blank keeps its saved value: it is never shown again to be re-entered."""
+    return {**saved, **{k: v for k, v in new.items() if str(v or "").strip()}}

@@ -8,9 +8,10 @@ from django.db import transaction
 
 from core import secret_box
 from core.errors import ValidationFailed
+from core.plugins import merged_secrets, split_settings, validated_settings
 from merchants.models import Merchant, Store
 from pos_integration import registry
-from pos_integration.base import ConfigInvalid, PosConnector
+from pos_integration.base import PosConnector
 from pos_integration.models import PosConnection
 
 
@@ -33,30 +34,14 @@ def connector_for(connection: PosConnection) -> PosConnector:
                webhook_url=webhook_url(connection))
 
 
-def _validated(cls: type[PosConnector], config: dict, secrets: dict) -> None:
-    try:
-        cls.validate_config(config, secrets)
-    except ConfigInvalid as error:
-        raise ValidationFailed("The connection's settings are not valid.", fields={
-            name: [message] for name, message in error.errors.items()
-        }) from None
-
-
-def _split(cls: type[PosConnector], values: dict) -> tuple[dict, dict]:
-    secret_names = {f.name for f in cls.config_fields if f.secret}
-    config = {k: v for k, v in values.items() if k not in secret_names}
-    secrets = {k: v for k, v in values.items() if k in secret_names}
-    return config, secrets
-
-
 def create_connection(merchant: Merchant, connector: str, name: str, values: dict,
                       store: Store | None = None) -> PosConnection:
     """`values` holds config and secrets together; the connector's schema says which is which."""
     cls = connector_class(connector)
     if store is not None and store.merchant_id != merchant.pk:
         raise ValidationFailed("Not a store of this merchant.", fields={"store": ["Invalid."]})
-    config, secrets = _split(cls, values)
-    _validated(cls, config, secrets)
+    config, secrets = split_settings(cls.config_fields, values)
+    validated_settings(cls, config, secrets)
     return PosConnection.objects.create(
         merchant=merchant, store=store, connector=connector, name=name or cls.name, config=config,
         secrets_encrypted=secret_box.seal(secrets),
@@ -66,12 +51,11 @@ def create_connection(merchant: Merchant, connector: str, name: str, values: dic
 def update_connection(connection: PosConnection, values: dict) -> PosConnection:
     """Change settings. A secret left blank keeps its saved value (it is never shown to re-enter)."""
     cls = connector_class(connection.connector)
-    config, new_secrets = _split(cls, values)
+    config, new_secrets = split_settings(cls.config_fields, values)
     with transaction.atomic():
         current = PosConnection.objects.select_for_update().get(pk=connection.pk)
-        secrets = secret_box.unseal(current.secrets_encrypted)
-        secrets.update({k: v for k, v in new_secrets.items() if str(v or "").strip()})
-        _validated(cls, config, secrets)
+        secrets = merged_secrets(secret_box.unseal(current.secrets_encrypted), new_secrets)
+        validated_settings(cls, config, secrets)
         current.config, current.secrets_encrypted = config, secret_box.seal(secrets)
         current.save(update_fields=["config", "secrets_encrypted"])
     return current

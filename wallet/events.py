@@ -1,7 +1,15 @@
 """Appending to the outbox. Call inside the transaction of the change the event describes."""
 import datetime as dt
+import logging
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.module_loading import import_string
 
 from wallet.models import DomainEvent
+
+logger = logging.getLogger(__name__)
 
 
 def emit_event(
@@ -15,6 +23,8 @@ def emit_event(
 ) -> DomainEvent:
     """Append one event. Payloads carry ids and amounts, never names, emails or phones: personal
     data stays in one place, so erasing a customer never means rewriting the outbox."""
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(partial(_tell_listeners, merchant_id), robust=True)
     return DomainEvent.objects.create(
         event_type=event_type,
         merchant_id=merchant_id,
@@ -35,3 +45,13 @@ def emit_card_event(card, event_type: str, *, occurred_at: dt.datetime, payload:
         occurred_at=occurred_at,
         payload={"card_number": card.number, **payload},
     )
+
+
+def _tell_listeners(merchant_id: int | None) -> None:
+    """After commit: tell the integrations (TESSERA_OUTBOX_LISTENERS) that this merchant has new
+    events. A failing listener is logged; the events are safe in the outbox and swept later."""
+    for path in getattr(settings, "TESSERA_OUTBOX_LISTENERS", []):
+        try:
+            import_string(path)(merchant_id)
+        except Exception:
+            logger.exception("Outbox listener %s failed", path)

@@ -4,6 +4,7 @@ Integrations (CRM, pass updates, engagement) read these in id order and never he
 any other way. Rows are immutable; delivery state lives with each consumer.
 """
 from django.db import models
+from django.utils import timezone
 
 
 class DomainEvent(models.Model):
@@ -17,6 +18,9 @@ class DomainEvent(models.Model):
     schema_version = models.PositiveSmallIntegerField(default=SCHEMA_VERSION)
     payload = models.JSONField()
     occurred_at = models.DateTimeField()
+    # When the row was written (occurred_at may be a POS's original time): consumers that scan the
+    # outbox by id wait for a row's transaction to have surely committed before moving past it.
+    recorded_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["id"]
