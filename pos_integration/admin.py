@@ -1,13 +1,11 @@
 """Admin for the counter and the POS connections: devices, cashier actions, connections (secrets
 masked), and every webhook delivery with a replay action."""
-from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from core import secret_box
 from core.admin_base import MerchantScopedAdmin, ReadOnlyAdmin
+from core.connection_forms import ConnectionSettingsForm
 from pos_integration import registry
-from pos_integration.base import ConfigInvalid
 from pos_integration.connections import create_connection, update_connection, webhook_url
 from pos_integration.models import CounterAction, PosConnection, PosDevice, WebhookDelivery
 from pos_integration.processing import process_delivery
@@ -31,57 +29,12 @@ class CounterActionAdmin(ReadOnlyAdmin):
     list_select_related = ("device", "cashier__user", "card", "ledger_entry")
 
 
-class PosConnectionForm(forms.ModelForm):
-    """Config and secrets as one JSON object; saved secrets come back masked (••••1234) and a masked
-    or blank value keeps the saved secret, so a secret is never shown again in full."""
-
-    connector = forms.ChoiceField(choices=())
-    settings_json = forms.JSONField(
-        label="Settings", required=False, initial=dict,
-        help_text="The connector's settings as JSON; see the list of fields below.",
-    )
+class PosConnectionForm(ConnectionSettingsForm):
+    registry = registry
 
     class Meta:
         model = PosConnection
         fields = ("merchant", "store", "connector", "name", "is_active")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["connector"].choices = registry.choices()
-        if not self.instance._state.adding:  # (a new row already has its UUID: pk is no test)
-            self.fields["connector"].disabled = True
-            self.fields["merchant"].disabled = True
-            masked = {name: secret_box.mask(value)
-                      for name, value in secret_box.unseal(self.instance.secrets_encrypted).items()}
-            self.initial["settings_json"] = {**self.instance.config, **masked}
-        cls = registry.get_connector(self.initial.get("connector") or self.instance.connector or "")
-        if cls is not None:
-            self.fields["settings_json"].help_text = "Fields: " + "; ".join(
-                f"{f.name} ({'secret, ' if f.secret else ''}{'required' if f.required else 'optional'}): {f.label}"
-                for f in cls.config_fields
-            )
-
-    def clean_settings_json(self):
-        values = self.cleaned_data.get("settings_json") or {}
-        if not isinstance(values, dict):
-            raise forms.ValidationError("Enter a JSON object.")
-        return {k: v for k, v in values.items() if not (isinstance(v, str) and v.startswith("••••"))}
-
-    def clean(self):
-        cleaned = super().clean()
-        cls = registry.get_connector(cleaned.get("connector") or self.instance.connector or "")
-        if cls is None or "settings_json" not in cleaned:
-            return cleaned
-        values = cleaned["settings_json"]
-        secret_names = {f.name for f in cls.config_fields if f.secret}
-        saved = secret_box.unseal(self.instance.secrets_encrypted) if not self.instance._state.adding else {}
-        secrets = {**saved, **{k: v for k, v in values.items() if k in secret_names and str(v or "").strip()}}
-        config = {k: v for k, v in values.items() if k not in secret_names}
-        try:
-            cls.validate_config(config, secrets)
-        except ConfigInvalid as error:
-            self.add_error("settings_json", "; ".join(f"{k}: {v}" for k, v in error.errors.items()))
-        return cleaned
 
 
 @admin.register(PosConnection)
