@@ -217,7 +217,9 @@ CELERY_BEAT_SCHEDULE = {
 # Told after commit that a merchant has new outbox events (dotted paths to callables).
 TESSERA_OUTBOX_LISTENERS = ["crm_sync.outbox.events_committed"]
 # CRM connectors: dotted paths here, plus installed packages' `tessera.crm_connectors` entry points.
-TESSERA_CRM_CONNECTORS = []
+TESSERA_CRM_CONNECTORS = [
+    "crm_sync.connectors.hubspot.connector.HubSpotConnector",
+]
 
 # POS connectors: dotted paths here, plus any installed package's `tessera.pos_connectors` entry points.
 TESSERA_POS_CONNECTORS = [

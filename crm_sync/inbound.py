@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from core.errors import TesseraError, error_body
-from crm_sync.base import InboundRejected
+from crm_sync.base import CrmError, InboundRejected
 from crm_sync.connections import connector_for
 from crm_sync.models import CrmConnection
 from crm_sync.types import ConsentChange, InboundRequest
@@ -34,15 +34,27 @@ def crm_inbound(request, connection_id):
     if len(request.body) > MAX_BODY_BYTES:
         return JsonResponse(error_body("payload_too_large", "The body is too large."), status=413)
     incoming = InboundRequest(body=request.body, headers={k.lower(): v for k, v in request.headers.items()},
-                              method=request.method, url=connector.inbound_url, received_at=timezone.now())
+                              method=request.method, url=_called_url(connector.inbound_url, request),
+                              received_at=timezone.now())
     try:
         connector.verify_inbound(incoming)
     except InboundRejected as rejected:
         logger.warning("CRM webhook rejected for connection %s: %s", connection.pk, rejected.reason)
         return JsonResponse(error_body("webhook_rejected", "The webhook could not be verified."), status=401)
-    changes = connector.parse_inbound(incoming)
+    try:
+        changes = connector.parse_inbound(incoming)
+    except CrmError as error:  # the CRM's own API failed while reading the webhook: ask it to resend
+        logger.warning("CRM webhook for connection %s not read: %s", connection.pk, error)
+        return JsonResponse(error_body("crm_unavailable", "Could not read this webhook now; retry."), status=503)
     applied = sum(1 for change in changes if apply_consent(connection, change))
     return JsonResponse({"received": len(changes), "applied": applied})
+
+
+def _called_url(configured: str, request) -> str:
+    """The URL the CRM called, for signatures that cover it: scheme, host and path as configured
+    (a proxy may rewrite ours), and the query string as received, unless the configuration has one."""
+    query = request.META.get("QUERY_STRING", "")
+    return f"{configured}?{query}" if query and "?" not in configured else configured
 
 
 def find_customer(connection: CrmConnection, change: ConsentChange) -> Customer | None:

@@ -94,6 +94,7 @@ def refund_purchase(
                 "purchase_id": current.pk,
                 "external_id": current.external_id,
                 "refund_amount": refund_amount,
+                "currency": current.currency,
                 "refunded_amount": current.refunded_amount,
                 "points_reversed": due,
             },

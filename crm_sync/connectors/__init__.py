@@ -1,0 +1,1 @@
+"""CRM connectors shipped with Tessera, one package each (see crm_sync/base.py)."""

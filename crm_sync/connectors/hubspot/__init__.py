@@ -1,0 +1,1 @@
+"""HubSpot: contacts upserted by email with the loyalty card, purchases and redemptions as custom events."""
