@@ -219,6 +219,7 @@ TESSERA_OUTBOX_LISTENERS = ["crm_sync.outbox.events_committed"]
 # CRM connectors: dotted paths here, plus installed packages' `tessera.crm_connectors` entry points.
 TESSERA_CRM_CONNECTORS = [
     "crm_sync.connectors.hubspot.connector.HubSpotConnector",
+    "crm_sync.connectors.klaviyo.connector.KlaviyoConnector",
 ]
 
 # POS connectors: dotted paths here, plus any installed package's `tessera.pos_connectors` entry points.

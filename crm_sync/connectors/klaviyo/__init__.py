@@ -1,0 +1,1 @@
+"""Klaviyo: loyalty profiles, loyalty events and marketing consent, through Klaviyo's JSON:API."""
