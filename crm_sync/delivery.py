@@ -74,12 +74,16 @@ def deliver_batch(connection_id, *, now: dt.datetime | None = None, transport=No
 
 def _next_batch(connection: CrmConnection, size: int, now: dt.datetime) -> list[CrmDelivery]:
     pending = CrmDelivery.objects.filter(connection=connection, status=CrmDelivery.Status.PENDING)
-    waiting_customers = set(
-        pending.filter(next_attempt_at__gt=now, customer_id__isnull=False).values_list("customer_id", flat=True)
-    )
+    # For each customer, the first of their events still waiting for a retry: their later events wait.
+    first_waiting: dict[int, int] = {}
+    for customer_id, event_id in pending.filter(next_attempt_at__gt=now, customer_id__isnull=False).values_list(
+        "customer_id", "event_id"
+    ):
+        first_waiting[customer_id] = min(event_id, first_waiting.get(customer_id, event_id))
     batch = []
-    for delivery in pending.filter(next_attempt_at__lte=now).select_related("event").order_by("event_id")[:size * 5]:
-        if delivery.customer_id in waiting_customers:
+    due = pending.filter(next_attempt_at__lte=now).select_related("event").order_by("event_id")
+    for delivery in due.iterator(chunk_size=size * 5):
+        if first_waiting.get(delivery.customer_id, delivery.event_id + 1) < delivery.event_id:
             continue  # an earlier event of this customer is waiting for its retry: keep their order
         batch.append(delivery)
         if len(batch) == size:

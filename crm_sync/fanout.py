@@ -19,29 +19,43 @@ SETTLE = dt.timedelta(seconds=60)
 SCAN_LIMIT = 5000
 
 
-def fan_out(connection_id, *, now: dt.datetime | None = None) -> int:
-    """Create deliveries for the connection's new events. Returns how many were created."""
+def fan_out(connection_id, *, now: dt.datetime | None = None, max_pages: int = 20) -> int:
+    """Create deliveries for the connection's new events. Returns how many were created.
+
+    Reads the outbox in pages of SCAN_LIMIT past the settled mark, so a burst of recent events
+    (younger than SETTLE, which the mark cannot pass yet) never hides the ones after it.
+    """
     now = now or timezone.now()
+    created = 0
     with transaction.atomic():
         connection = CrmConnection.objects.select_for_update().filter(pk=connection_id).first()
         if connection is None:
             return 0
-        rows = list(
-            DomainEvent.objects.filter(merchant_id=connection.merchant_id, id__gt=connection.scanned_event_id)
-            .order_by("id").values_list("id", "event_type", "customer_id", "recorded_at")[:SCAN_LIMIT]
-        )
         wanted = set(connection.event_types)
-        new = [
-            CrmDelivery(connection=connection, event_id=event_id, customer_id=customer_id, next_attempt_at=now)
-            for event_id, event_type, customer_id, _ in rows
-            if not wanted or event_type in wanted
-        ]
-        created = CrmDelivery.objects.bulk_create(new, ignore_conflicts=True)
-        settled = connection.scanned_event_id
-        for event_id, _, _, recorded_at in rows:
-            if recorded_at > now - SETTLE:
+        settled, settling, cursor = connection.scanned_event_id, True, connection.scanned_event_id
+        for _page in range(max_pages):
+            rows = list(
+                DomainEvent.objects.filter(merchant_id=connection.merchant_id, id__gt=cursor)
+                .order_by("id").values_list("id", "event_type", "customer_id", "recorded_at")[:SCAN_LIMIT]
+            )
+            seen = set(CrmDelivery.objects.filter(
+                connection=connection, event_id__in=[row[0] for row in rows]
+            ).values_list("event_id", flat=True))
+            new = [
+                CrmDelivery(connection=connection, event_id=event_id, customer_id=customer_id, next_attempt_at=now)
+                for event_id, event_type, customer_id, _ in rows
+                if (not wanted or event_type in wanted) and event_id not in seen
+            ]
+            CrmDelivery.objects.bulk_create(new, ignore_conflicts=True)  # (the connection lock rules out races)
+            created += len(new)
+            for event_id, _, _, recorded_at in rows:
+                if settling and recorded_at <= now - SETTLE:
+                    settled = event_id
+                else:
+                    settling = False  # the mark stops at the first event that may not have settled
+            if len(rows) < SCAN_LIMIT:
                 break
-            settled = event_id
+            cursor = rows[-1][0]
         if settled != connection.scanned_event_id:
             CrmConnection.objects.filter(pk=connection.pk).update(scanned_event_id=settled)
-    return len(created)
+    return created
