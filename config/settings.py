@@ -220,6 +220,7 @@ TESSERA_OUTBOX_LISTENERS = ["crm_sync.outbox.events_committed"]
 TESSERA_CRM_CONNECTORS = [
     "crm_sync.connectors.hubspot.connector.HubSpotConnector",
     "crm_sync.connectors.klaviyo.connector.KlaviyoConnector",
+    "crm_sync.connectors.salesforce.connector.SalesforceConnector",
     "crm_sync.connectors.webhook.connector.WebhookCrmConnector",
 ]
 

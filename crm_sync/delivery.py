@@ -39,9 +39,12 @@ class BatchReport:
     busy: bool = False  # another worker holds this connection
 
 
-def backoff_seconds(attempts: int, retry_after: float | None = None, *, rng=random) -> float:
-    """Full jitter (AWS): uniform(0, min(cap, base * 2^attempts)), at least Retry-After."""
-    delay = rng.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** attempts))
+def backoff_seconds(attempts: int, retry_after: float | None = None, *, rng=random, jitter: float | None = None
+                    ) -> float:
+    """Full jitter (AWS): uniform(0, min(cap, base * 2^attempts)), at least Retry-After. `jitter`
+    (0..1) fixes the draw, so the events of one failed batch retry together, as one batch again."""
+    jitter = rng.random() if jitter is None else jitter
+    delay = jitter * min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** attempts)
     return max(delay, retry_after or 0.0)
 
 
@@ -99,6 +102,7 @@ def _all(batch, error: str, *, retryable: bool, retry_after: float | None = None
 def _record(connection: CrmConnection, batch: list[CrmDelivery], results: list[PushResult],
             now: dt.datetime) -> BatchReport:
     by_event = {r.event_id: r for r in results}
+    jitter = random.random()  # one draw per batch: what failed together is retried together
     delivered = retrying = dead = 0
     last_error = ""
     for delivery in batch:
@@ -114,8 +118,9 @@ def _record(connection: CrmConnection, batch: list[CrmDelivery], results: list[P
             dead += 1
         else:
             delivery.last_error = result.error[:2000]
-            delivery.next_attempt_at = now + dt.timedelta(seconds=backoff_seconds(delivery.attempts,
-                                                                                  result.retry_after))
+            delivery.next_attempt_at = now + dt.timedelta(
+                seconds=backoff_seconds(delivery.attempts, result.retry_after, jitter=jitter)
+            )
             retrying += 1
         last_error = last_error or (result.error if not result.ok else "")
     CrmDelivery.objects.bulk_update(batch, ["status", "attempts", "next_attempt_at", "last_error", "delivered_at"])
