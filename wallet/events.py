@@ -23,7 +23,7 @@ def emit_event(
 ) -> DomainEvent:
     """Append one event. Payloads carry ids and amounts, never names, emails or phones: personal
     data stays in one place, so erasing a customer never means rewriting the outbox."""
-    if transaction.get_connection().in_atomic_block:
+    if settings.TESSERA_OUTBOX_LISTENERS and transaction.get_connection().in_atomic_block:
         transaction.on_commit(partial(_tell_listeners, merchant_id), robust=True)
     return DomainEvent.objects.create(
         event_type=event_type,
