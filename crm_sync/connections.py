@@ -9,6 +9,7 @@ from core.plugins import merged_secrets, split_settings, validated_settings
 from crm_sync import registry
 from crm_sync.base import CrmConnector
 from crm_sync.models import CrmConnection
+from crm_sync.outbox import forget_connected_merchants
 from merchants.models import Merchant
 
 
@@ -36,15 +37,17 @@ def _check_event_types(event_types) -> list:
 
 
 def create_connection(merchant: Merchant, connector: str, name: str, values: dict, *, event_types=(),
-                      field_mapping: dict | None = None, max_attempts: int = 8) -> CrmConnection:
+                      field_mapping: dict | None = None, max_attempts: int = 16) -> CrmConnection:
     cls = connector_class(connector)
     config, secrets = split_settings(cls.config_fields, values)
     validated_settings(cls, config, secrets)
-    return CrmConnection.objects.create(
+    connection = CrmConnection.objects.create(
         merchant=merchant, connector=connector, name=name or cls.name, config=config,
         secrets_encrypted=secret_box.seal(secrets), field_mapping=field_mapping or {},
         event_types=_check_event_types(list(event_types)), max_attempts=max_attempts,
     )
+    transaction.on_commit(forget_connected_merchants)  # ship this merchant's events on commit from now on
+    return connection
 
 
 def update_connection(connection: CrmConnection, values: dict) -> CrmConnection:
@@ -62,3 +65,4 @@ def update_connection(connection: CrmConnection, values: dict) -> CrmConnection:
 def set_paused(connection: CrmConnection, paused: bool) -> None:
     """Pause: events keep queueing and wait; resume: they go out in order, nothing skipped."""
     CrmConnection.objects.filter(pk=connection.pk).update(is_paused=paused)
+    transaction.on_commit(forget_connected_merchants)

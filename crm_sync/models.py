@@ -20,7 +20,8 @@ class CrmConnection(models.Model):
         default=list, blank=True, help_text="Outbox event types to send; empty means every type"
     )
     is_paused = models.BooleanField(default=False, help_text="Paused: events wait, nothing is sent")
-    max_attempts = models.PositiveSmallIntegerField(default=8, help_text="Tries before an event is dead-lettered")
+    # 16 tries of full-jitter backoff (5 s doubling, capped at an hour) ride out an outage of hours.
+    max_attempts = models.PositiveSmallIntegerField(default=16, help_text="Tries before an event is dead-lettered")
     # Every outbox event up to this id has been considered for this connection (see crm_sync.fanout).
     scanned_event_id = models.BigIntegerField(default=0, editable=False)
     last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
