@@ -6,24 +6,13 @@ Whole-request trouble raises for the whole batch (429 -> CrmRateLimited, 5xx and
 CrmUnavailable, 401/403 -> CrmRejected); a record HubSpot refuses fails alone (see `batches`).
 Inbound: contact property change webhooks (v3 signature) on the opt-in or opt-out property.
 """
-from urllib.parse import urlsplit
 
+from core.vendor_urls import url_problem
 from crm_sync.base import ConfigField, ConfigInvalid, CrmConnector
 from crm_sync.connectors.hubspot import inbound, mapping
 from crm_sync.connectors.hubspot.batches import Failure, send_isolating
 from crm_sync.connectors.hubspot.client import BATCH_LIMIT, DEFAULT_BASE_URL, DEFAULT_TIMEOUT, HubSpotClient
 from crm_sync.types import ConsentChange, InboundRequest, OutboundEvent, PushResult
-
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def _url_problem(value: str, *, https_only: bool) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "Enter an absolute URL, such as https://example.com/path."
-    if https_only and parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
-        return "Use https: the access token is sent with every call."
-    return ""
 
 
 class HubSpotConnector(CrmConnector):
@@ -55,7 +44,7 @@ class HubSpotConnector(CrmConnector):
             errors.update(invalid.errors)
         for name, https_only in (("api_base_url", True), ("inbound_url", False)):
             value = str(config.get(name) or "").strip()
-            problem = _url_problem(value, https_only=https_only) if value else ""
+            problem = url_problem(value, https_only=https_only) if value else ""
             if problem:
                 errors[name] = problem
         hub_id = str(config.get("hub_id") or "").strip()

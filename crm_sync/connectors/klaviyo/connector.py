@@ -10,6 +10,7 @@ the batch, and the engine retries what was not sent, never before Klaviyo's Retr
 """
 from urllib.parse import urlsplit
 
+from core.vendor_urls import is_secure_or_loopback
 from crm_sync.base import ConfigField, ConfigInvalid, CrmConnector, CrmRateLimited, CrmRejected, CrmUnavailable
 from crm_sync.connectors.klaviyo import mapping
 from crm_sync.connectors.klaviyo.client import (
@@ -28,7 +29,6 @@ from crm_sync.types import CardSnapshot, CustomerProfile, OutboundEvent, PushRes
 # Up to 2 requests per event (profile + event): 25 events keep a push, which holds the connection's
 # lock, to a few seconds and well under the profile call's 75/s burst.
 BATCH_SIZE = 25
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 YES, NO = frozenset({"yes", "true", "1", "on"}), frozenset({"", "no", "false", "0", "off"})
 
 
@@ -74,7 +74,7 @@ class KlaviyoConnector(CrmConnector):
         parts = urlsplit(url)
         if url and (parts.scheme not in ("http", "https") or not parts.hostname):
             errors["api_base_url"] = "Enter an absolute URL, such as https://a.klaviyo.com."
-        elif url and parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
+        elif url and not is_secure_or_loopback(url):
             errors["api_base_url"] = "Use https: the API key is sent with every call."
         if errors:
             raise ConfigInvalid(errors)

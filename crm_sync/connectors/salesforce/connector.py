@@ -12,13 +12,13 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from core.vendor_urls import is_secure_or_loopback
 from crm_sync.base import ConfigField, ConfigInvalid, CrmConnector, CrmRejected
 from crm_sync.connectors.salesforce import mapping
 from crm_sync.connectors.salesforce.auth import CLIENT_CREDENTIALS, DEFAULT_LOGIN_URL, FLOWS, JWT_BEARER, Credentials
 from crm_sync.connectors.salesforce.client import COLLECTION_LIMIT, DEFAULT_API_VERSION, DEFAULT_TIMEOUT, SalesforceApi
 from crm_sync.types import OutboundEvent, PushResult
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 GENERIC_LOGIN_HOSTS = frozenset({"login.salesforce.com", "test.salesforce.com"})
 _API_VERSION = re.compile(r"^v(\d+)\.0$")
 MIN_API_VERSION = 46  # sObject Collections upsert arrived in 46.0
@@ -177,6 +177,6 @@ def _url_problem(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname or "/services/" in f"{parts.path}/":
         return "Enter the site's address without an API path, such as https://login.salesforce.com."
-    if parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
+    if not is_secure_or_loopback(value):
         return "Use https: credentials and customer data travel over it."
     return ""

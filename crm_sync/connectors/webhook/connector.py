@@ -16,12 +16,12 @@ import httpx
 
 from core import standard_webhooks
 from core.http import parse_retry_after
+from core.vendor_urls import is_secure_or_loopback
 from crm_sync.base import ConfigField, ConfigInvalid, CrmConnector, CrmRateLimited, CrmRejected, CrmUnavailable
 from crm_sync.connectors.webhook.format import batch_body, batch_id
 from crm_sync.types import OutboundEvent, PushResult
 
 DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE = 50, 100
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 USER_AGENT = "Tessera-Webhooks/1"
 ERROR_BODY_LIMIT = 16 * 1024  # enough for a consumer's error message; a huge answer is not read on
 
@@ -143,7 +143,7 @@ def url_problem(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "Enter an absolute URL, such as https://example.com/hooks/tessera."
-    if parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
+    if not is_secure_or_loopback(value):
         return "Use https: http is allowed only for localhost."
     if parts.username or parts.password:
         return "Remove the credentials from the URL: it is not stored encrypted, and the signature proves the sender."

@@ -15,6 +15,7 @@ import time
 from urllib.parse import urlsplit
 
 from core.http import VendorError
+from core.vendor_urls import is_secure_or_loopback
 from pos_integration.base import ConfigField, ConfigInvalid, ConnectorError, PosConnector, WebhookRejected
 from pos_integration.connectors.clover import mapping
 from pos_integration.connectors.clover.client import PRODUCTION_BASE_URL, CloverClient
@@ -24,7 +25,6 @@ logger = logging.getLogger(__name__)
 
 AUTH_HEADER = "X-Clover-Auth"
 MERCHANT_ID = re.compile(r"^[A-Z0-9]{13}$")
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # The first poll looks back an hour: enough to cover the time between creating the connection and
 # the first scheduled poll, not so much that old sales flood in.
 INITIAL_LOOKBACK_MS = 60 * 60 * 1000
@@ -195,7 +195,7 @@ def _base_url_problem(url: str) -> str:
     parts = urlsplit(url)
     if parts.query or parts.fragment or not parts.hostname:
         return "Enter the API's base URL, like https://api.clover.com."
-    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS):
+    if is_secure_or_loopback(url):
         return ""
     # The API token travels in every request: plain HTTP only to this machine (a local test server).
     return "The Clover API must be reached over HTTPS."

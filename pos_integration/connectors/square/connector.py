@@ -9,8 +9,8 @@ import base64
 import hashlib
 import hmac
 import time
-from urllib.parse import urlsplit
 
+from core.vendor_urls import url_problem
 from pos_integration.base import (
     ConfigField,
     ConfigInvalid,
@@ -26,23 +26,12 @@ from pos_integration.types import CustomerHint, ParsedWebhook, WebhookRequest
 
 SIGNATURE_HEADER = "x-square-hmacsha256-signature"
 LEGACY_SIGNATURE_HEADER = "x-square-signature"
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def square_signature(signature_key: str, notification_url: str, body: bytes) -> str:
     """base64(HMAC-SHA256(key, notification URL + raw body)), as Square computes it."""
     digest = hmac.new(signature_key.encode(), notification_url.encode() + body, hashlib.sha256).digest()
     return base64.b64encode(digest).decode()
-
-
-def _url_problem(value: str, *, https_only: bool) -> str:
-    """Why `value` is not a usable absolute URL, or "" when it is."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "Enter an absolute URL, such as https://example.com/path."
-    if https_only and parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
-        return "Use https: the access token is sent with every call."
-    return ""
 
 
 class SquareConnector(PosConnector):
@@ -73,7 +62,7 @@ class SquareConnector(PosConnector):
             errors.update(invalid.errors)
         for name, https_only in (("notification_url", False), ("api_base_url", True)):
             value = str(config.get(name) or "").strip()
-            problem = _url_problem(value, https_only=https_only) if value else ""
+            problem = url_problem(value, https_only=https_only) if value else ""
             if problem:
                 errors[name] = problem
         if errors:

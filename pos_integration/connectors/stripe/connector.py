@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import stripe
 
+from core.vendor_urls import is_secure_or_loopback
 from pos_integration.base import (
     ConfigField,
     ConfigInvalid,
@@ -28,7 +29,6 @@ from pos_integration.types import ParsedWebhook, WebhookRequest
 # request cannot be replayed later.
 SIGNATURE_TOLERANCE_SECONDS = 300
 REFUND_EVENTS = {"refund.created", "refund.updated", "charge.refund.updated"}
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
 class StripeConnector(PosConnector):
@@ -157,4 +157,4 @@ def _is_allowed_api_base(url: str) -> bool:
     parts = urlsplit(url)
     if not parts.hostname or parts.username or parts.password:
         return False
-    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS)
+    return is_secure_or_loopback(url)
