@@ -32,6 +32,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when is None:
+        return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 

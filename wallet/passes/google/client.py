@@ -8,13 +8,12 @@ cached access token and the request is sent once more with a fresh one.
 """
 from __future__ import annotations
 
-import email.utils
-import time
 from urllib.parse import quote
 
 import httpx
 from django.conf import settings
 
+from core.http import parse_retry_after
 from wallet.passes.google.credentials import DEFAULT_TIMEOUT, ServiceAccountCredentials
 from wallet.passes.google.objects import card_fields, loyalty_class, loyalty_object, object_id
 
@@ -64,22 +63,6 @@ class Conflict(PermanentError):
 
 class Unauthorized(PermanentError):
     """401/403: the token is refused, or the service account is not a user of the issuer."""
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Retry-After as seconds: delta-seconds or an HTTP-date (RFC 9110 10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class GoogleWalletClient:
