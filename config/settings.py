@@ -37,7 +37,7 @@ ALLOWED_HOSTS = env_list(
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin_site.TesseraAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -48,11 +48,13 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "simple_history",
     "core",
     "merchants",
     "wallet",
     "pos_integration",
     "crm_sync",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
@@ -64,7 +66,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Names the signed-in user on audit history rows written during a request.
+    "simple_history.middleware.HistoryRequestMiddleware",
 ]
+# History is an audit trail: reverting from it would bypass the services' checks.
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -212,6 +218,8 @@ CELERY_BEAT_SCHEDULE = {
     "pos-poll-connections": {"task": "pos_integration.poll_connections", "schedule": 600.0},
     # CRM delivery: events are shipped on commit; the sweep catches what that missed and the retries.
     "crm-sweep": {"task": "crm_sync.sweep", "schedule": 30.0},
+    # Customers hear about points that will expire (each program's warning days) before they do.
+    "warn-expiring-points": {"task": "wallet.tasks.warn_expiring_points_task", "schedule": 3600.0},
 }
 
 # Told after commit that a merchant has new outbox events (dotted paths to callables).
@@ -232,6 +240,18 @@ TESSERA_POS_CONNECTORS = [
     "pos_integration.connectors.stripe.connector.StripeConnector",
     "pos_integration.connectors.clover.connector.CloverConnector",
 ]
+
+# Billing merchants through Stripe (see merchants/billing). Billing is enforced only where a Stripe
+# secret key is configured: a self-hosted Tessera without Stripe never pauses earning.
+STRIPE_BILLING = {
+    "SECRET_KEY": env_str("STRIPE_BILLING_SECRET_KEY", ""),
+    "WEBHOOK_SECRET": env_str("STRIPE_BILLING_WEBHOOK_SECRET", ""),
+    # Only tests and local fakes change this; the SDK's default is Stripe's own API.
+    "API_BASE": env_str("STRIPE_BILLING_API_BASE", "https://api.stripe.com"),
+}
+TESSERA_BILLING_ENABLED = env_bool("TESSERA_BILLING_ENABLED", bool(STRIPE_BILLING["SECRET_KEY"]))
+# Days a past-due merchant keeps earning while Stripe retries the payment (0: pause at once).
+TESSERA_BILLING_GRACE_DAYS = env_int("TESSERA_BILLING_GRACE_DAYS", 7)
 
 LOGGING = {
     "version": 1,

@@ -4,12 +4,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from crm_sync.inbound import crm_inbound
+from merchants.billing.webhook import stripe_billing_webhook
 from pos_integration.webhooks import pos_webhook
 
-admin.site.site_header = "Tessera"
-admin.site.site_title = "Tessera admin"
-
 urlpatterns = [
+    path("admin/reports/", include("backoffice.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
@@ -18,6 +17,7 @@ urlpatterns = [
     path("api/pos/v1/", include("pos_integration.api.urls")),
     path("hooks/pos/<uuid:connection_id>/", pos_webhook, name="pos-webhook"),
     path("hooks/crm/<uuid:connection_id>/", crm_inbound, name="crm-inbound"),
+    path("hooks/stripe/", stripe_billing_webhook, name="stripe-billing-webhook"),
     path("api/", include("core.urls")),
     path("c/", include("wallet.card_page_urls")),
     path("till/", include("pos_integration.till_urls")),

@@ -2,8 +2,9 @@
 deliveries with a retry action for dead letters."""
 from django.contrib import admin, messages
 
-from core.admin_base import MerchantScopedAdmin, ReadOnlyAdmin
+from core.admin_base import AuditedAdmin, ReadOnlyAdmin
 from core.connection_forms import ConnectionSettingsForm
+from core.tenancy import ADMIN_ROLES, OWNER, changeable_merchant_ids
 from crm_sync import registry
 from crm_sync.connections import create_connection, inbound_url, set_paused, update_connection
 from crm_sync.delivery import retry_dead_letters
@@ -21,7 +22,8 @@ class CrmConnectionForm(ConnectionSettingsForm):
 
 
 @admin.register(CrmConnection)
-class CrmConnectionAdmin(MerchantScopedAdmin):
+class CrmConnectionAdmin(AuditedAdmin):
+    change_roles = (OWNER,)  # connections hold the merchant's CRM secrets
     form = CrmConnectionForm
     list_display = ("name", "connector", "merchant", "is_paused", "sync_lag", "failing", "dead", "last_success_at")
     list_filter = ("connector", "is_paused", ("merchant", admin.RelatedOnlyFieldListFilter))
@@ -63,9 +65,8 @@ class CrmConnectionAdmin(MerchantScopedAdmin):
         """Saved through the services, which validate again and seal the secrets."""
         values = form.cleaned_data.get("settings_json") or {}
         if change:
-            update_connection(obj, values)
-            CrmConnection.objects.filter(pk=obj.pk).update(
-                name=obj.name, event_types=obj.event_types, field_mapping=obj.field_mapping,
+            update_connection(
+                obj, values, name=obj.name, event_types=obj.event_types, field_mapping=obj.field_mapping,
                 max_attempts=obj.max_attempts, is_paused=obj.is_paused,
             )
         else:
@@ -101,10 +102,10 @@ class CrmDeliveryAdmin(ReadOnlyAdmin):
     list_select_related = ("connection",)
     actions = ["retry"]
 
-    @admin.action(description="Retry the selected dead letters")
+    def has_retry_permission(self, request):
+        return changeable_merchant_ids(request.user, ADMIN_ROLES) != set()
+
+    @admin.action(description="Retry the selected dead letters", permissions=["retry"])
     def retry(self, request, queryset):
-        if not request.user.has_perm("crm_sync.change_crmconnection"):
-            messages.error(request, "You may not retry deliveries.")
-            return
         count = retry_dead_letters(delivery_ids=list(queryset.values_list("pk", flat=True)))
         messages.info(request, f"{count} dead letters queued again.")

@@ -50,7 +50,14 @@ def create_connection(merchant: Merchant, connector: str, name: str, values: dic
     return connection
 
 
-def update_connection(connection: CrmConnection, values: dict) -> CrmConnection:
+def update_connection(connection: CrmConnection, values: dict, **changes) -> CrmConnection:
+    """Change settings, and any of name, event types, field mapping, attempts and pausing, in one save
+    (one audit history row). A secret left blank keeps its saved value."""
+    unknown = set(changes) - {"name", "event_types", "field_mapping", "max_attempts", "is_paused"}
+    if unknown:
+        raise ValueError(f"Not editable here: {sorted(unknown)}")
+    if "event_types" in changes:
+        changes["event_types"] = _check_event_types(list(changes["event_types"] or []))
     cls = connector_class(connection.connector)
     config, new_secrets = split_settings(cls.config_fields, values)
     with transaction.atomic():
@@ -58,11 +65,18 @@ def update_connection(connection: CrmConnection, values: dict) -> CrmConnection:
         secrets = merged_secrets(secret_box.unseal(current.secrets_encrypted), new_secrets)
         validated_settings(cls, config, secrets)
         current.config, current.secrets_encrypted = config, secret_box.seal(secrets)
-        current.save(update_fields=["config", "secrets_encrypted"])
+        for name, value in changes.items():
+            setattr(current, name, value)
+        current.save(update_fields=["config", "secrets_encrypted", *changes])
+    transaction.on_commit(forget_connected_merchants)
     return current
 
 
 def set_paused(connection: CrmConnection, paused: bool) -> None:
-    """Pause: events keep queueing and wait; resume: they go out in order, nothing skipped."""
-    CrmConnection.objects.filter(pk=connection.pk).update(is_paused=paused)
+    """Pause: events keep queueing and wait; resume: they go out in order, nothing skipped. Saved (not a
+    bulk update) so the audit history shows who paused it."""
+    with transaction.atomic():
+        current = CrmConnection.objects.select_for_update().get(pk=connection.pk)
+        current.is_paused = paused
+        current.save(update_fields=["is_paused"])
     transaction.on_commit(forget_connected_merchants)

@@ -7,6 +7,8 @@ import uuid
 
 from django.db import models
 
+from core.history import audit_history
+
 
 class CrmConnection(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -27,6 +29,10 @@ class CrmConnection(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Who changed mapping, event types, pausing and config; sealed secrets and bookkeeping stay out.
+    history = audit_history(
+        excluded_fields=["secrets_encrypted", "scanned_event_id", "last_success_at", "last_error"]
+    )
 
     class Meta:
         ordering = ["merchant", "name"]

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from core.history import audit_history
 from core.money import validate_currency_code, validate_time_zone
 from merchants.opening_hours import validate_opening_hours
 
@@ -17,6 +18,7 @@ class Merchant(models.Model):
     brand_color = models.CharField(max_length=7, default="#1F2937", help_text="Hex colour for passes")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    history = audit_history()
 
     class Meta:
         ordering = ["name"]
@@ -47,6 +49,7 @@ class Store(models.Model):
         "A period may end after midnight (22:00-02:00). A day left out is closed.",
     )
     is_active = models.BooleanField(default=True)
+    history = audit_history()
 
     class Meta:
         ordering = ["merchant", "name"]
@@ -99,8 +102,19 @@ class Program(models.Model):
     token_drift_steps = models.PositiveSmallIntegerField(
         default=1, help_text="How many periods either side a token is still accepted (clock drift, slow scans)."
     )
+    point_value = models.DecimalField(
+        max_digits=10, decimal_places=4, default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="What one point is worth when redeemed, in minor units of the merchant's currency "
+        "(1 = one cent per point). The liability report values outstanding points at this rate.",
+    )
+    expiry_warning_days = models.PositiveIntegerField(
+        null=True, blank=True, default=14,
+        help_text="Warn a customer this many days before their points expire. Empty: no warning.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    history = audit_history()
 
     class Meta:
         ordering = ["merchant", "name"]
@@ -127,6 +141,7 @@ class Tier(models.Model):
     multiplier = models.DecimalField(
         max_digits=4, decimal_places=2, default=Decimal("1"), validators=[MinValueValidator(Decimal("1"))]
     )
+    history = audit_history()
 
     class Meta:
         ordering = ["program", "threshold"]
@@ -153,6 +168,7 @@ class Reward(models.Model):
     coupon_valid_days = models.PositiveIntegerField(default=30, help_text="How long a redeemed coupon stays usable")
     stock = models.PositiveIntegerField(null=True, blank=True, help_text="Remaining stock; empty means unlimited")
     is_active = models.BooleanField(default=True)
+    history = audit_history()
 
     class Meta:
         ordering = ["program", "points_cost"]
@@ -182,6 +198,8 @@ class StaffMember(models.Model):
     pin_hash = models.CharField(max_length=255, blank=True, editable=False)
     failed_pin_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
     pin_locked_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # Who was given which role, and when; the PIN hash and its counters stay out of the history.
+    history = audit_history(excluded_fields=["pin_hash", "failed_pin_attempts", "pin_locked_until"])
 
     class Meta:
         ordering = ["merchant", "user__first_name", "user__username"]
@@ -196,3 +214,78 @@ class StaffMember(models.Model):
         """What the counter shows: a first name where there is one."""
         return self.user.first_name or self.user.get_username()
 
+
+
+# Billing: Tessera bills merchants through Stripe ---------------------------------------------------
+
+class BillingPlan(models.Model):
+    """A plan a merchant can subscribe to: one recurring price in Stripe."""
+
+    name = models.CharField(max_length=80)
+    stripe_price_id = models.CharField(max_length=255, unique=True, help_text="Stripe price id, price_...")
+    amount = models.PositiveIntegerField(help_text="Price per interval in minor units, as shown to merchants")
+    currency = models.CharField(max_length=3, validators=[validate_currency_code])
+    interval = models.CharField(max_length=10, choices=[("month", "Monthly"), ("year", "Yearly")], default="month")
+    description = models.CharField(max_length=255, blank=True)
+    is_active = models.BooleanField(default=True, help_text="Offered to merchants who subscribe now")
+
+    class Meta:
+        ordering = ["amount", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class MerchantSubscription(models.Model):
+    """A merchant's Stripe customer and subscription, kept current by Stripe's webhooks."""
+
+    class Status(models.TextChoices):
+        NONE = "none", "Not subscribed"
+        INCOMPLETE = "incomplete", "Incomplete (first payment pending)"
+        INCOMPLETE_EXPIRED = "incomplete_expired", "Incomplete, expired"
+        TRIALING = "trialing", "Trialing"
+        ACTIVE = "active", "Active"
+        PAST_DUE = "past_due", "Past due"
+        UNPAID = "unpaid", "Unpaid"
+        CANCELED = "canceled", "Cancelled"
+        PAUSED = "paused", "Paused"
+
+    merchant = models.OneToOneField(Merchant, on_delete=models.CASCADE, related_name="subscription")
+    plan = models.ForeignKey(BillingPlan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    stripe_subscription_id = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NONE)
+    status_since = models.DateTimeField(null=True, blank=True, help_text="When the status last changed")
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    # Stripe does not promise delivery order: an event older than the last applied one is ignored.
+    last_event_created = models.DateTimeField(null=True, blank=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stripe_customer_id"], condition=~models.Q(stripe_customer_id=""),
+                name="subscription_stripe_customer_unique",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.merchant}: {self.get_status_display()}"
+
+
+class StripeEvent(models.Model):
+    """Every Stripe billing event received, once: the unique event id makes a redelivery a no-op."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    event_type = models.CharField(max_length=100)
+    created = models.DateTimeField(help_text="When Stripe created the event")
+    received_at = models.DateTimeField(auto_now_add=True)
+    merchant = models.ForeignKey(Merchant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    outcome = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self):
+        return f"{self.event_type} {self.event_id}"

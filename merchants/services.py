@@ -1,38 +1,53 @@
-"""Merchant staff: who may use the admin for which merchant."""
-from django.contrib.auth.models import Group, Permission
+"""Merchant staff: who may use the admin and the counter for which merchant.
+
+Access is decided by the role of the membership (core.tenancy), not by Django's permission tables: an
+owner or manager gets into the admin (is_staff) and sees only their merchants; a cashier never does.
+"""
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from core.errors import ValidationFailed
 from merchants.models import Merchant, StaffMember
 
-STAFF_GROUP = "Merchant staff"
-# What an owner or manager may look at in the admin, always scoped to their merchant
-# (core.admin_base.MerchantScopedAdmin). Editing with scoped choices comes with the merchant admin.
-STAFF_VIEW_MODELS = {
-    "merchants": ["merchant", "store", "program", "tier", "reward", "staffmember"],
-    "wallet": ["customer", "wallet", "card", "ledgerentry", "purchase", "redemption", "domainevent"],
-    "pos_integration": ["posdevice"],
-}
-
-
-def staff_group() -> Group:
-    group, _ = Group.objects.get_or_create(name=STAFF_GROUP)
-    codenames = [f"view_{model}" for models in STAFF_VIEW_MODELS.values() for model in models]
-    permissions = Permission.objects.filter(
-        content_type__app_label__in=STAFF_VIEW_MODELS.keys(), codename__in=codenames
-    )
-    group.permissions.set(permissions)
-    return group
+ADMIN_ROLES = (StaffMember.Role.OWNER, StaffMember.Role.MANAGER)
 
 
 def grant_staff_access(merchant: Merchant, user, role: str) -> StaffMember:
-    """Make `user` staff of `merchant`. Owners and managers use the admin; cashiers use the counter only."""
+    """Make `user` staff of `merchant` with `role`. Owners and managers use the admin; cashiers the counter."""
+    if role not in StaffMember.Role.values:
+        raise ValidationFailed("Unknown role.", fields={"role": ["Choose owner, manager or cashier."]})
     with transaction.atomic():
-        member, _ = StaffMember.objects.update_or_create(
-            merchant=merchant, user=user, defaults={"role": role, "is_active": True}
-        )
-        if role in (StaffMember.Role.OWNER, StaffMember.Role.MANAGER):
-            if not user.is_staff:
-                user.is_staff = True
-                user.save(update_fields=["is_staff"])
-            user.groups.add(staff_group())
+        member = StaffMember.objects.filter(merchant=merchant, user=user).first()
+        if member is None:
+            member = StaffMember.objects.create(merchant=merchant, user=user, role=role)
+        elif (member.role, member.is_active) != (role, True):
+            member.role, member.is_active = role, True
+            member.save(update_fields=["role", "is_active"])  # saved, so the audit history shows it
+        if role in ADMIN_ROLES and not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+    return member
+
+
+def add_staff_by_email(merchant: Merchant, *, email: str, role: str, first_name: str = "") -> StaffMember:
+    """An owner adds a colleague by email: the existing account with that email, or a new one without a
+    usable password (they set it through "forgot password", or a superuser sets it)."""
+    email = (email or "").strip()
+    if "@" not in email or len(email) > 254:
+        raise ValidationFailed("Enter a valid email address.", fields={"email": ["Invalid."]})
+    User = get_user_model()
+    with transaction.atomic():
+        user = User.objects.filter(email__iexact=email).first()
+        if user is None:
+            user = User(username=email.lower(), email=email, first_name=first_name.strip()[:150])
+            user.set_unusable_password()
+            user.save()
+        return grant_staff_access(merchant, user, role)
+
+
+def deactivate_staff(member: StaffMember) -> StaffMember:
+    """Take away a colleague's access to this merchant (admin and counter); their history stays."""
+    if member.is_active:
+        member.is_active = False
+        member.save(update_fields=["is_active"])
     return member

@@ -48,16 +48,25 @@ def create_connection(merchant: Merchant, connector: str, name: str, values: dic
     )
 
 
-def update_connection(connection: PosConnection, values: dict) -> PosConnection:
-    """Change settings. A secret left blank keeps its saved value (it is never shown to re-enter)."""
+def update_connection(connection: PosConnection, values: dict, **changes) -> PosConnection:
+    """Change settings, and any of name, store and is_active, in one save (one audit history row).
+    A secret left blank keeps its saved value (it is never shown to re-enter)."""
+    unknown = set(changes) - {"name", "store", "is_active"}
+    if unknown:
+        raise ValueError(f"Not editable here: {sorted(unknown)}")
     cls = connector_class(connection.connector)
     config, new_secrets = split_settings(cls.config_fields, values)
     with transaction.atomic():
         current = PosConnection.objects.select_for_update().get(pk=connection.pk)
+        store = changes.get("store")
+        if store is not None and store.merchant_id != current.merchant_id:
+            raise ValidationFailed("Not a store of this merchant.", fields={"store": ["Invalid."]})
         secrets = merged_secrets(secret_box.unseal(current.secrets_encrypted), new_secrets)
         validated_settings(cls, config, secrets)
         current.config, current.secrets_encrypted = config, secret_box.seal(secrets)
-        current.save(update_fields=["config", "secrets_encrypted"])
+        for name, value in changes.items():
+            setattr(current, name, value)
+        current.save(update_fields=["config", "secrets_encrypted", *changes])
     return current
 
 

@@ -90,7 +90,7 @@ def redeem(device: PosDevice, cashier: StaffMember, identified: Identified, rewa
     with transaction.atomic():
         result = redeem_reward(
             identified.card, reward, idempotency_key=device_key(device, raw_key), source="pos",
-            actor=_actor(cashier),
+            actor=_actor(cashier), store_id=device.store_id,
         )
         if not result.replayed:
             _spend_token(result.card_id, identified)
@@ -157,7 +157,7 @@ def adjust(device: PosDevice, cashier: StaffMember, identified: Identified, delt
     with transaction.atomic():
         result = adjust_points(
             identified.card, delta=delta, reason=reason, actor=cashier.user,
-            idempotency_key=device_key(device, raw_key), source="pos",
+            idempotency_key=device_key(device, raw_key), source="pos", store_id=device.store_id,
         )
         if not result.replayed:
             _record(device, cashier, CounterAction.Kind.ADJUST, result.card_id, entry_id=result.entry_id)

@@ -3,6 +3,8 @@ import uuid
 
 from django.db import models
 
+from core.history import audit_history
+
 
 class PosDevice(models.Model):
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, related_name="pos_devices")
@@ -15,6 +17,7 @@ class PosDevice(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    history = audit_history(excluded_fields=["key_hash", "last_used_at"])
 
     class Meta:
         ordering = ["merchant", "name"]
@@ -101,6 +104,10 @@ class PosConnection(models.Model):
     last_polled_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_delivery_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Who changed the config and when; sealed secrets and polling bookkeeping stay out of it.
+    history = audit_history(
+        excluded_fields=["secrets_encrypted", "poll_cursor", "last_polled_at", "last_delivery_at"]
+    )
 
     class Meta:
         ordering = ["merchant", "name"]

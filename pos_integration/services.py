@@ -28,6 +28,14 @@ def register_device(store: Store, name: str) -> IssuedKey:
     return IssuedKey(device=device, key=key)
 
 
+def rename_device(device: PosDevice, name: str) -> PosDevice:
+    if not name or len(name) > 120:
+        raise ValidationFailed("A device name of 1 to 120 characters is required.", fields={"name": ["Invalid."]})
+    device.name = name
+    device.save(update_fields=["name"])
+    return device
+
+
 def rotate_device_key(device: PosDevice) -> IssuedKey:
     """Replace the key; the old one stops working at once."""
     prefix, key = new_device_key()
@@ -40,7 +48,12 @@ def rotate_device_key(device: PosDevice) -> IssuedKey:
 
 
 def revoke_device(device: PosDevice) -> None:
-    PosDevice.objects.filter(pk=device.pk).update(is_active=False, revoked_at=timezone.now())
+    """The key stops working at once. Saved (not a bulk update) so the audit history shows who did it."""
+    with transaction.atomic():
+        device = PosDevice.objects.select_for_update().get(pk=device.pk)
+        if device.is_active:
+            device.is_active, device.revoked_at = False, timezone.now()
+            device.save(update_fields=["is_active", "revoked_at"])
 
 
 def authenticate_device(key: str) -> PosDevice | None:

@@ -73,3 +73,28 @@ class WrongPassword(ValidationFailed):
 class PurchaseAlreadyClaimed(Conflict):
     code = "purchase_already_claimed"
     default_message = "This receipt was already claimed."
+
+
+class EarningPaused(TesseraError):
+    """The merchant's Tessera subscription has lapsed: cards keep their points and can redeem, but no
+    new points are earned until the subscription is active again."""
+
+    code = "earning_paused"
+    http_status = 403
+    default_message = (
+        "Earning points is paused for this merchant because its Tessera subscription is not active. "
+        "Points already on cards can still be redeemed."
+    )
+
+
+class EntryNotReversible(Conflict):
+    code = "entry_not_reversible"
+    default_message = (
+        "Only earned, welcome and adjustment entries can be reversed: cancel a redemption or refund a "
+        "purchase instead."
+    )
+
+
+class EntryAlreadyReversed(Conflict):
+    code = "entry_already_reversed"
+    default_message = "This entry has already been reversed."

@@ -45,6 +45,7 @@ class EntryDraft:
     source: str = "system"
     lifetime_delta: int = 0
     expires_at: dt.datetime | None = None
+    store_id: int | None = None
     purchase_id: int | None = None
     redemption_id: int | None = None
     reverses_id: int | None = None
@@ -73,6 +74,7 @@ def append_entry(card: Card, draft: EntryDraft) -> LedgerEntry:
         delta=draft.delta,
         balance_after=card.balance,
         expires_at=draft.expires_at,
+        store_id=draft.store_id,
         purchase_id=draft.purchase_id,
         redemption_id=draft.redemption_id,
         reverses_id=draft.reverses_id,

@@ -32,6 +32,7 @@ class LedgerEntry(models.Model):
         REFUND = "refund", "Reversed by a refund"
         ADJUST = "adjust", "Manual adjustment"
         EXPIRE = "expire", "Expired"
+        REVERSAL = "reversal", "Reversal of an entry"
 
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="ledger_entries")
     card = models.ForeignKey("wallet.Card", on_delete=models.PROTECT, related_name="entries")
@@ -40,6 +41,10 @@ class LedgerEntry(models.Model):
     balance_after = models.BigIntegerField()
     expires_at = models.DateTimeField(
         null=True, blank=True, help_text="For credits under an expiry policy: when their unspent part expires"
+    )
+    store = models.ForeignKey(
+        "merchants.Store", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="Where it happened, when a store is known (a sale's store, the till's store)",
     )
     purchase = models.ForeignKey(
         "wallet.Purchase", null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
@@ -70,6 +75,14 @@ class LedgerEntry(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(kind="adjust") | ~models.Q(reason=""), name="ledger_adjust_has_reason"
             ),
+            models.CheckConstraint(
+                condition=~models.Q(kind="reversal") | (models.Q(reverses__isnull=False) & ~models.Q(reason="")),
+                name="ledger_reversal_names_entry_and_reason",
+            ),
+            # An entry is reversed at most once, whoever asks and however often.
+            models.UniqueConstraint(
+                fields=["reverses"], condition=models.Q(kind="reversal"), name="ledger_entry_reversed_once"
+            ),
         ]
         indexes = [
             models.Index(fields=["card", "id"]),
@@ -86,3 +99,21 @@ class LedgerEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Ledger entries are append-only: write a correcting entry instead.")
+
+
+class ExpiryWarning(models.Model):
+    """A customer was told that points on a card expire at `expires_at`: one warning per card and date."""
+
+    card = models.ForeignKey("wallet.Card", on_delete=models.CASCADE, related_name="expiry_warnings")
+    expires_at = models.DateTimeField()
+    points = models.BigIntegerField(help_text="Points that would expire then, as of the warning")
+    warned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-warned_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["card", "expires_at"], name="expiry_warning_once_per_card_and_date")
+        ]
+
+    def __str__(self):
+        return f"{self.points} points on card {self.card_id} expiring {self.expires_at:%Y-%m-%d}"

@@ -20,6 +20,7 @@ from wallet.services.redemption import (
     redeem_reward,
 )
 from wallet.services.refunds import RefundResult, refund_purchase
+from wallet.services.reversals import ReversalResult, reverse_entry
 
 __all__ = [
     "AdjustmentResult",
@@ -32,6 +33,7 @@ __all__ = [
     "PurchaseResult",
     "RedemptionResult",
     "RefundResult",
+    "ReversalResult",
     "add_external_card",
     "adjust_points",
     "cancel_redemption",
@@ -44,6 +46,7 @@ __all__ = [
     "record_purchase",
     "redeem_reward",
     "refund_purchase",
+    "reverse_entry",
     "remove_external_card",
     "update_external_card",
 ]

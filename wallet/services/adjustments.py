@@ -29,6 +29,7 @@ def adjust_points(
     idempotency_key: str,
     source: str = "admin",
     occurred_at: dt.datetime | None = None,
+    store_id: int | None = None,
 ) -> AdjustmentResult:
     """Add or remove points by hand. A removal never takes the balance below zero; added points
     expire like earned ones. Adjustments do not count toward tiers (lifetime points are earned)."""
@@ -57,6 +58,7 @@ def adjust_points(
                 reason=reason.strip(),
                 actor_id=getattr(actor, "pk", None),
                 source=source,
+                store_id=store_id,
             ),
         )
         return {"entry_id": entry.pk, "card_id": locked.pk, "delta": delta, "balance": locked.balance}

@@ -5,9 +5,10 @@ from dataclasses import asdict, dataclass, field
 from django.db import IntegrityError
 from django.utils import timezone
 
+from merchants.billing.policy import earning_paused_reason
 from merchants.models import Store
 from wallet import rules
-from wallet.errors import CardClosed, InvalidRequest, PurchaseAlreadyRecorded
+from wallet.errors import CardClosed, EarningPaused, InvalidRequest, PurchaseAlreadyRecorded
 from wallet.events import emit_card_event
 from wallet.idempotency import run_idempotent
 from wallet.ledger import EntryDraft, append_entry, credit_expiry, lock_card
@@ -65,6 +66,9 @@ def record_purchase(
         earlier = Purchase.objects.filter(merchant_id=locked.merchant_id, external_id=request.external_id).first()
         if earlier is not None:
             return _result_of_earlier_purchase(locked, earlier, request)
+        paused = earning_paused_reason(locked.merchant)
+        if paused:
+            raise EarningPaused(paused)
         return _earn(locked, request, occurred_at, source, actor)
 
     try:
@@ -117,6 +121,7 @@ def _earn(card: Card, request: PurchaseRequest, occurred_at, source, actor) -> d
                 occurred_at=occurred_at,
                 expires_at=credit_expiry(card, occurred_at),
                 purchase_id=purchase.pk,
+                store_id=purchase.store_id,
                 multiplier=multiplier,
                 source=source,
                 actor_id=getattr(actor, "pk", None),

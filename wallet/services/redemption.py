@@ -51,9 +51,11 @@ def redeem_reward(
     source: str = "api",
     actor=None,
     occurred_at: dt.datetime | None = None,
+    store_id: int | None = None,
 ) -> RedemptionResult:
     """Spend the reward's points and issue its coupon. Never overdraws: the balance is checked under
-    the card's row lock, so concurrent redemptions are judged one after another."""
+    the card's row lock, so concurrent redemptions are judged one after another. `store_id`: the
+    store of the till that redeemed, for the ledger (none from the app)."""
     occurred_at = occurred_at or timezone.now()
 
     def work() -> dict:
@@ -80,6 +82,7 @@ def redeem_reward(
                 delta=-offered.points_cost,
                 occurred_at=occurred_at,
                 redemption_id=redemption.pk,
+                store_id=store_id,
                 source=source,
                 actor_id=getattr(actor, "pk", None),
             ),

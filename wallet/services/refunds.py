@@ -77,6 +77,7 @@ def refund_purchase(
                     lifetime_delta=-due,
                     occurred_at=occurred_at,
                     purchase_id=current.pk,
+                    store_id=current.store_id,
                     reverses_id=earned.pk,
                     source=source,
                     actor_id=getattr(actor, "pk", None),

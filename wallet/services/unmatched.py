@@ -13,9 +13,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import NotFound
+from merchants.billing.policy import earning_paused_reason
 from merchants.models import Merchant
 from wallet import rules
-from wallet.errors import CardClosed, InvalidRequest, PurchaseAlreadyClaimed
+from wallet.errors import CardClosed, EarningPaused, InvalidRequest, PurchaseAlreadyClaimed
 from wallet.events import emit_card_event
 from wallet.idempotency import run_idempotent
 from wallet.ledger import EntryDraft, append_entry, credit_expiry, lock_card
@@ -118,6 +119,9 @@ def attach_purchase(card: Card, purchase: Purchase, *, idempotency_key: str, sou
 
 
 def _attach(locked: Card, purchase: Purchase, now: dt.datetime, *, source: str, reason: str) -> dict:
+    paused = earning_paused_reason(locked.merchant)
+    if paused:
+        raise EarningPaused(paused)
     multiplier = locked.tier.multiplier if locked.tier else 1
     program = locked.program
     points = rules.points_for_amount(
@@ -131,7 +135,8 @@ def _attach(locked: Card, purchase: Purchase, now: dt.datetime, *, source: str, 
             locked,
             EntryDraft(
                 kind=LedgerEntry.Kind.EARN, delta=points, lifetime_delta=points, occurred_at=now,
-                expires_at=credit_expiry(locked, now), purchase_id=purchase.pk, multiplier=multiplier,
+                expires_at=credit_expiry(locked, now), purchase_id=purchase.pk, store_id=purchase.store_id,
+                multiplier=multiplier,
                 source=source, reason=reason,
             ),
         )

@@ -1,0 +1,1 @@
+"""Billing admin (being built)."""
