@@ -23,10 +23,12 @@ class ConnectionSettingsForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["connector"].choices = self.registry.choices()
+        if "connector" in self.fields:  # a read-only view (no change permission) has no form fields
+            self.fields["connector"].choices = self.registry.choices()
         if not self.instance._state.adding:  # (a new row already has its UUID: pk is no test)
-            self.fields["connector"].disabled = True
-            self.fields["merchant"].disabled = True
+            for name in ("connector", "merchant"):
+                if name in self.fields:
+                    self.fields[name].disabled = True
             masked = {name: secret_box.mask(value)
                       for name, value in secret_box.unseal(self.instance.secrets_encrypted).items()}
             self.initial["settings_json"] = {**self.instance.config, **masked}
