@@ -4,7 +4,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db import connection
 
 from core.standard_webhooks import generate_secret
 from crm_sync.connections import create_connection as create_crm_connection
@@ -89,7 +88,6 @@ def build_tenant(marker: str) -> Tenant:
     MerchantSubscription.objects.create(merchant=merchant, plan=plan, stripe_customer_id=f"cus_{marker}",
                                         stripe_subscription_id=f"sub_{marker}", status="active")
     assert Redemption.objects.filter(merchant=merchant).exists()
-    connection.close_if_unusable_or_obsolete()
     return Tenant(marker=marker, merchant=merchant, owner=owner, manager=manager, cashier=cashier, store=store,
                   program=program, reward=reward, cards=cards, device=issued.device, pos_connection=pos_connection,
                   crm_connection=crm_connection)
