@@ -14,29 +14,13 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from backoffice.merchant_choice import chosen_merchant, reportable_merchants
 from core.errors import TesseraError
 from core.money import to_major_units
-from core.tenancy import OWNER, changeable_merchant_ids, visible_merchant_ids
+from core.tenancy import OWNER, changeable_merchant_ids
 from merchants.billing.policy import earning_paused_reason, grace_ends_at
 from merchants.billing.services import billing_portal_url, get_subscription, start_checkout
 from merchants.models import BillingPlan, Merchant
-
-
-def _merchants_of(user):
-    merchant_ids = visible_merchant_ids(user)
-    merchants = Merchant.objects.order_by("name")
-    return merchants if merchant_ids is None else merchants.filter(pk__in=merchant_ids)
-
-
-def _chosen_merchant(user, raw) -> Merchant | None:
-    """The merchant named by `raw` if the user may see it (else 404); with no choice, their first."""
-    merchants = _merchants_of(user)
-    if raw in (None, ""):
-        return merchants.first()
-    try:
-        return merchants.get(pk=int(raw))
-    except (ValueError, Merchant.DoesNotExist):
-        raise Http404("No such merchant.") from None
 
 
 def _plans_on_offer() -> list[BillingPlan]:
@@ -63,12 +47,12 @@ def _see_other(url: str) -> HttpResponseRedirect:
 
 @require_GET
 def _billing(request):
-    merchant = _chosen_merchant(request.user, request.GET.get("merchant"))
+    merchant = chosen_merchant(request.user, request.GET.get("merchant"))
     subscription = get_subscription(merchant) if merchant else None
     context = {
         **admin.site.each_context(request),
         "title": "Billing",
-        "merchants": _merchants_of(request.user),
+        "merchants": reportable_merchants(request.user),
         "merchant": merchant,
         "subscription": subscription,
         "plans": _plans_on_offer(),
@@ -83,7 +67,7 @@ def _billing(request):
 
 
 def _owned_merchant(request) -> Merchant:
-    merchant = _chosen_merchant(request.user, request.POST.get("merchant"))
+    merchant = chosen_merchant(request.user, request.POST.get("merchant"))
     if merchant is None:
         raise Http404("No such merchant.")
     if not _can_manage(request.user, merchant):
