@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import TesseraError
+from merchants.billing.policy import earning_paused_reason
 from pos_integration.base import ConnectorError
 from pos_integration.connections import connector_for
 from pos_integration.intake import apply_events
@@ -92,6 +93,11 @@ def poll_connection(connection: PosConnection) -> int:
     connection = PosConnection.objects.get(pk=connection.pk)  # the cursor as stored, not as passed in
     connector = connector_for(connection)
     if not connector.supports_polling:
+        return 0
+    if earning_paused_reason(connection.merchant):
+        # Sales polled now could not earn and would be skipped for good; keeping the cursor where it
+        # is means the first poll after the merchant pays again picks them all up.
+        logger.info("POS poll of connection %s held: earning is paused for its merchant", connection.pk)
         return 0
     result = connector.poll(dict(connection.poll_cursor))
     for event in result.events:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import ValidationFailed
+from merchants.models import MerchantSubscription
 from pos_integration.connections import connector_for, create_connection, update_connection
 from pos_integration.connectors import clover as clover_package
 from pos_integration.connectors.clover.connector import OVERLAP_MS
@@ -510,3 +511,23 @@ def test_a_poll_during_a_clover_outage_keeps_its_cursor(world, connection, clove
 
     connection.refresh_from_db()
     assert connection.poll_cursor == cursor
+
+
+def test_a_poll_while_earning_is_paused_waits_and_the_sales_earn_once_the_merchant_pays(
+    world, connection, clover, settings
+):
+    """A lapsed subscription pauses earning; the poll holds its cursor instead of skipping those sales."""
+    poll_connection(connection)
+    connection.refresh_from_db()
+    cursor = dict(connection.poll_cursor)
+    settings.TESSERA_BILLING_ENABLED = True  # and this merchant has no subscription
+    ring_up(clover, world, payment={"createdTime": now_ms(), "modifiedTime": now_ms()})
+
+    assert poll_connection(connection) == 0
+
+    connection.refresh_from_db()
+    assert connection.poll_cursor == cursor and balance(world) == 0
+    MerchantSubscription.objects.create(merchant=world.merchant, status=MerchantSubscription.Status.ACTIVE)
+
+    assert poll_connection(connection) == 1
+    assert balance(world) == 25
