@@ -10,6 +10,7 @@ from django.contrib.admin.utils import get_fields_from_path
 from django.db import models
 from django.urls import reverse
 
+from backoffice.reports import REPORTS
 from core.admin_base import MerchantScopedAdmin
 from core.tenancy import scope_queryset
 from tests.admin.tenant_world import build_tenant
@@ -152,3 +153,19 @@ def test_platform_admin_pages_are_closed_to_merchant_staff(owner_client):
             continue
         response = owner_client.get(_url(model, "changelist"))
         assert response.status_code == 403, model._meta.label
+
+
+def test_report_pages_and_the_csv_show_only_the_owners_merchant(owner_client, tenants):
+    alpha, bravo = tenants
+    for name in [name for name, _title, _text in REPORTS] + ["backoffice:reconciliation-csv"]:
+        response = owner_client.get(reverse(name))
+        assert response.status_code == 200, name
+        assert alpha.marker in response.content.decode(), name
+        _assert_clean(response, bravo)
+        asked = owner_client.get(reverse(name), {"merchant": bravo.merchant.pk})
+        assert asked.status_code == 404, name
+        _assert_clean(asked, bravo, [bravo.merchant.pk])
+    another_store = owner_client.get(reverse("backoffice:reconciliation"),
+                                     {"merchant": alpha.merchant.pk, "store": bravo.store.pk})
+    assert another_store.status_code == 200
+    _assert_clean(another_store, bravo, [bravo.store.pk])
