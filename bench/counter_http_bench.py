@@ -41,10 +41,12 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from scratch_database import recreate_database  # noqa: E402  (bench/, the script's own folder)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/tessera_bench_http"
@@ -57,20 +59,6 @@ MAX_ERRORS_PER_THREAD = 50  # a broken server should end the run, not spin on fa
 
 # ---------------------------------------------------------------------------------------------
 # Database and seed
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if "bench" not in name:
-        sys.exit(f"refusing to drop {name!r}: the benchmark database's name must contain 'bench'")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 @dataclass

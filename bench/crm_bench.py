@@ -33,28 +33,16 @@ import time
 import uuid
 from functools import partial
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from scratch_database import recreate_database  # noqa: E402  (bench/, the script's own folder)
+
 os.environ["DJANGO_SETTINGS_MODULE"] = "tests.crm.worker_settings"  # the project's settings + the stand-in
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/tessera_bench_crm"
 API_KEY = "sk-bench-0123456789"
 SAMPLE_SECONDS = 0.25
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if "bench" not in name:
-        sys.exit(f"refusing to drop {name!r}: the benchmark database's name must contain 'bench'")
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -28,7 +28,10 @@ class Purchase(models.Model):
 
     class Meta:
         ordering = ["-occurred_at"]
-        indexes = [models.Index(fields=["merchant", "receipt_code"], name="purchase_receipt_code")]
+        indexes = [
+            models.Index(fields=["merchant", "receipt_code"], name="purchase_receipt_code"),
+            models.Index(fields=["merchant", "occurred_at"], name="purchase_merchant_period"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["merchant", "external_id"], name="purchase_external_id_unique"),
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="purchase_amount_positive"),
