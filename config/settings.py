@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "pos_integration",
     "crm_sync",
     "backoffice",
+    "engagement",
 ]
 
 MIDDLEWARE = [
@@ -223,6 +224,21 @@ CELERY_BEAT_SCHEDULE = {
     "crm-sweep": {"task": "crm_sync.sweep", "schedule": 30.0},
     # Customers hear about points that will expire (each program's warning days) before they do.
     "warn-expiring-points": {"task": "wallet.tasks.warn_expiring_points_task", "schedule": 3600.0},
+    # Engagement: each planned message is decided and sent when its recipient's local time comes.
+    "engagement-dispatch": {"task": "engagement.dispatch_due_messages", "schedule": 60.0},
+}
+
+# Engagement plugs into the core here (wallet/hooks.py): offers at the counter, welcome offers on
+# enrolment, the offer line on passes.
+TESSERA_EARNING_BONUS_HOOK = "engagement.bonuses.earning_bonus"
+TESSERA_ENROLMENT_HOOKS = ["engagement.welcome.card_enrolled"]
+TESSERA_PASS_OFFER_HOOK = "engagement.ranking.pass_offer_line"  # noqa: S105 (a dotted path)
+# Engagement channels: channel key -> the ChannelSender class that sends on it.
+TESSERA_ENGAGEMENT_CHANNELS = {
+    "email": "engagement.channels.email.EmailChannel",
+    "sms": "engagement.channels.sms.SmsChannel",
+    "push": "engagement.channels.push.PushChannel",
+    "wallet_pass": "engagement.channels.wallet_pass.WalletPassChannel",
 }
 
 # Told after commit that a merchant has new outbox events (dotted paths to callables).

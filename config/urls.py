@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/v1/", include("wallet.api.urls")),
+    path("api/v1/", include("engagement.api.urls")),
     path("api/pos/v1/", include("pos_integration.api.urls")),
     path("hooks/pos/<uuid:connection_id>/", pos_webhook, name="pos-webhook"),
     path("hooks/crm/<uuid:connection_id>/", crm_inbound, name="crm-inbound"),
@@ -22,6 +23,7 @@ urlpatterns = [
     path("c/", include("wallet.card_page_urls")),
     path("till/", include("pos_integration.till_urls")),
     path("passkit/", include("wallet.passes.apple.urls")),
+    path("e/", include("engagement.urls")),
 ]
 
 handler404 = "core.views.not_found"

@@ -50,6 +50,8 @@ class EntryDraft:
     redemption_id: int | None = None
     reverses_id: int | None = None
     multiplier: object = None
+    offer_id: int | None = None
+    offer_title: str = ""
     reason: str = ""
     actor_id: int | None = None
 
@@ -79,6 +81,8 @@ def append_entry(card: Card, draft: EntryDraft) -> LedgerEntry:
         redemption_id=draft.redemption_id,
         reverses_id=draft.reverses_id,
         multiplier=draft.multiplier,
+        offer_id=draft.offer_id,
+        offer_title=draft.offer_title,
         reason=draft.reason,
         actor_id=draft.actor_id,
         source=draft.source,
@@ -96,6 +100,7 @@ def append_entry(card: Card, draft: EntryDraft) -> LedgerEntry:
             "balance": card.balance,
             "lifetime_points": card.lifetime_points,
             "reason": draft.reason,
+            **({"offer_id": draft.offer_id} if draft.offer_id else {}),
         },
     )
     if card.tier_id != old_tier_id:

@@ -12,6 +12,13 @@ class Customer(models.Model):
     locale = models.CharField(max_length=15, default="en")
     home_latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     home_longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    # Where the wallet app last saw the customer (sent with an offers request), for "near a store" audiences.
+    last_seen_latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    last_seen_longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    # Month and day only: a birthday offer needs no year, and no year is kept.
+    birth_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    birth_day = models.PositiveSmallIntegerField(null=True, blank=True)
     # Communication: per-merchant, per-channel opt-ins live in CommunicationPreference; these apply to all.
     communication_paused = models.BooleanField(default=False, help_text="Pause all: no merchant may contact")
     quiet_hours_start = models.TimeField(null=True, blank=True, help_text="Local time in the customer's zone")
@@ -30,6 +37,17 @@ class Customer(models.Model):
                 condition=models.Q(home_longitude__isnull=True)
                 | models.Q(home_longitude__gte=-180, home_longitude__lte=180),
                 name="customer_home_longitude_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(last_seen_latitude__isnull=True, last_seen_longitude__isnull=True)
+                | models.Q(last_seen_latitude__gte=-90, last_seen_latitude__lte=90,
+                           last_seen_longitude__gte=-180, last_seen_longitude__lte=180),
+                name="customer_last_seen_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(birth_month__isnull=True, birth_day__isnull=True)
+                | models.Q(birth_month__gte=1, birth_month__lte=12, birth_day__gte=1, birth_day__lte=31),
+                name="customer_birthday_month_and_day",
             ),
             models.CheckConstraint(
                 condition=models.Q(quiet_hours_start__isnull=True, quiet_hours_end__isnull=True)

@@ -10,6 +10,7 @@ from merchants.models import Store
 from wallet import rules
 from wallet.errors import CardClosed, EarningPaused, InvalidRequest, PurchaseAlreadyRecorded
 from wallet.events import emit_card_event
+from wallet.hooks import earning_bonus
 from wallet.idempotency import run_idempotent
 from wallet.ledger import EntryDraft, append_entry, credit_expiry, lock_card
 from wallet.models import Card, LedgerEntry, Purchase
@@ -95,10 +96,11 @@ def _validate(request: PurchaseRequest) -> None:
 
 def _earn(card: Card, request: PurchaseRequest, occurred_at, source, actor) -> dict:
     program = card.program
-    multiplier = card.tier.multiplier if card.tier else 1
+    bonus = earning_bonus(card, request, occurred_at)
+    multiplier = (card.tier.multiplier if card.tier else 1) * (bonus.multiplier if bonus else 1)
     points = rules.points_for_amount(
         request.amount, request.currency, program.points_per_currency_unit, multiplier, program.rounding
-    )
+    ) + (bonus.bonus_points if bonus else 0)
     purchase = Purchase.objects.create(
         merchant_id=card.merchant_id,
         store_id=request.store_id,
@@ -123,6 +125,8 @@ def _earn(card: Card, request: PurchaseRequest, occurred_at, source, actor) -> d
                 purchase_id=purchase.pk,
                 store_id=purchase.store_id,
                 multiplier=multiplier,
+                offer_id=bonus.offer_id if bonus else None,
+                offer_title=bonus.title if bonus else "",
                 source=source,
                 actor_id=getattr(actor, "pk", None),
             ),

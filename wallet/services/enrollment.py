@@ -9,6 +9,7 @@ from merchants.models import Program
 from wallet import rules
 from wallet.errors import InvalidRequest
 from wallet.events import emit_card_event
+from wallet.hooks import card_enrolled
 from wallet.ledger import EntryDraft, append_entry, credit_expiry, lock_card
 from wallet.models import Card, Customer, LedgerEntry
 from wallet.passes.notify import schedule_pass_update
@@ -56,6 +57,7 @@ def enroll(customer: Customer, program: Program, *, occurred_at: dt.datetime | N
                         expires_at=credit_expiry(card, occurred_at),
                     ),
                 )
+            card_enrolled(card, occurred_at)
     except IntegrityError:
         existing = Card.objects.filter(wallet=wallet, program=program).first()
         if existing is None:

@@ -1,0 +1,2 @@
+"""Being built (issue 8): GET /api/v1/offers."""
+urlpatterns = []

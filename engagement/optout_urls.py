@@ -1,0 +1,2 @@
+"""Being built (issue 8): one-click opt-out links."""
+urlpatterns = []
