@@ -11,3 +11,8 @@ def audience_cards(merchant, audience, *, now: dt.datetime):
     if audience is not None and audience.pk and audience.tiers.exists():
         cards = cards.filter(tier__in=audience.tiers.all())
     return cards
+
+
+def card_matches(audience, card, *, now: dt.datetime) -> bool:
+    """Whether one card is in `audience` (None: every active member)."""
+    return audience_cards(card.merchant, audience, now=now).filter(pk=card.pk).exists()
