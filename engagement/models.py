@@ -60,7 +60,7 @@ class Audience(models.Model):
     purchase_categories = models.JSONField(
         default=list, blank=True, help_text='Bought a line item of any of these categories, e.g. ["pastry"]'
     )
-    near_store = models.ForeignKey("merchants.Store", null=True, blank=True, on_delete=models.SET_NULL,
+    near_store = models.ForeignKey("merchants.Store", null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="+", help_text="Home or last-seen location near this store ...")
     radius_km = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True,
                                     validators=[MinValueValidator(0)], help_text="... within this radius")
@@ -211,7 +211,9 @@ class Message(models.Model):
 
 
 class SendLog(models.Model):
-    """Every decision on every channel of a message: sent, skipped (and why) or failed. Append-only."""
+    """Every decision on every channel of a message: sent, skipped (and why) or failed. One row per
+    message and channel; a send is recorded before the vendor call (so a crash never sends twice) and
+    its outcome (provider id, or failed) filled in once after it."""
 
     class Decision(models.TextChoices):
         SENT = "sent", "Sent"

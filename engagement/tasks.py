@@ -1,7 +1,14 @@
-"""Being built (issue 8): the dispatcher's beat task."""
+"""The dispatcher's beat task (every minute, settings.CELERY_BEAT_SCHEDULE "engagement-dispatch").
+
+Safe to run on many workers at once and to re-run after a crash: each message is taken by one worker
+(SKIP LOCKED) and decided once (engagement.dispatch).
+"""
 from celery import shared_task
+
+from engagement.dispatch import dispatch_due
 
 
 @shared_task(name="engagement.dispatch_due_messages")
 def dispatch_due_messages_task() -> int:
-    return 0
+    """Decide every message whose recipient's local send time has come; returns how many."""
+    return dispatch_due()

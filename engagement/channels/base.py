@@ -45,8 +45,9 @@ class ChannelSender:
 
     key: str = ""
 
-    def has_address(self, customer) -> bool:
-        """Whether this customer can be reached on this channel at all (email, phone, device, pass)."""
+    def has_address(self, customer, card=None) -> bool:
+        """Whether this customer can be reached on this channel (email, phone, device; for the wallet
+        pass, `card`'s pass being in a wallet)."""
         raise NotImplementedError
 
     def send(self, message: OutgoingMessage, customer) -> SendOutcome:
