@@ -1,5 +1,6 @@
 """A merchant with a row in every table the admin shows, each named with a marker, so a page that leaks
 one merchant's data into another's admin is caught by searching for the marker."""
+import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -8,6 +9,7 @@ from django.contrib.auth import get_user_model
 from core.standard_webhooks import generate_secret
 from crm_sync.connections import create_connection as create_crm_connection
 from crm_sync.models import CrmDelivery
+from engagement.models import Audience, Campaign, MerchantEngagement, Message, Offer, SendLog
 from merchants.models import BillingPlan, Merchant, MerchantSubscription, Program, Reward, StaffMember, Store, Tier
 from merchants.services import grant_staff_access
 from pos_integration.connections import create_connection as create_pos_connection
@@ -54,7 +56,7 @@ def build_tenant(marker: str) -> Tenant:
     store = Store.objects.create(merchant=merchant, name=f"{marker} Store", city=f"{marker}ville",
                                  time_zone="Europe/Paris")
     program = Program.objects.create(merchant=merchant, name=f"{marker} Points", points_validity_days=365)
-    Tier.objects.create(program=program, name=f"{marker} Gold", threshold=500, multiplier=Decimal("2"))
+    gold = Tier.objects.create(program=program, name=f"{marker} Gold", threshold=500, multiplier=Decimal("2"))
     reward = Reward.objects.create(program=program, name=f"{marker} Croissant", points_cost=10)
     owner, manager = _user(f"{marker.lower()}-owner"), _user(f"{marker.lower()}-manager")
     grant_staff_access(merchant, owner, "owner")
@@ -87,7 +89,32 @@ def build_tenant(marker: str) -> Tenant:
         "name": "Standard", "amount": 2900, "currency": "EUR"})
     MerchantSubscription.objects.create(merchant=merchant, plan=plan, stripe_customer_id=f"cus_{marker}",
                                         stripe_subscription_id=f"sub_{marker}", status="active")
+    _engagement(marker, merchant, store, gold, cards[0], owner)
     assert Redemption.objects.filter(merchant=merchant).exists()
     return Tenant(marker=marker, merchant=merchant, owner=owner, manager=manager, cashier=cashier, store=store,
                   program=program, reward=reward, cards=cards, device=issued.device, pos_connection=pos_connection,
                   crm_connection=crm_connection)
+
+
+def _engagement(marker: str, merchant, store, tier, card, owner) -> None:
+    """An audience (by tier), an offer limited to the store, a campaign with one planned message and its
+    send-log line, and the merchant's frequency caps."""
+    audience = Audience.objects.create(merchant=merchant, name=f"{marker} Regulars")
+    audience.tiers.set([tier])
+    offer = Offer.objects.create(merchant=merchant, title=f"{marker} Double points", kind=Offer.Kind.MULTIPLIER,
+                                 multiplier=Decimal("2"), valid_from=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+                                 audience=audience, coupon_code=f"{marker}-OFFER")
+    offer.stores.set([store])
+    campaign = Campaign.objects.create(merchant=merchant, name=f"{marker} Spring news", offer=offer, audience=audience,
+                                       channels=["email"], subject=f"{marker} double points",
+                                       message=f"{marker}: double points all week.", send_on=dt.date(2030, 3, 2),
+                                       send_at=dt.time(10), created_by=owner)
+    customer = card.wallet.customer
+    message = Message.objects.create(merchant=merchant, customer=customer, card=card, kind=Message.Kind.CAMPAIGN,
+                                     campaign=campaign, offer=offer, channels=["email"],
+                                     due_at=dt.datetime(2030, 3, 2, 9, tzinfo=dt.UTC))
+    SendLog.objects.create(merchant=merchant, customer=customer, message=message, campaign=campaign, channel="email",
+                           decision=SendLog.Decision.SKIPPED, reason=SendLog.Reason.NO_CONSENT,
+                           detail=f"{marker} not opted in", local_time="2030-03-02 10:00 CET",
+                           decided_at=dt.datetime(2030, 3, 2, 9, tzinfo=dt.UTC))
+    MerchantEngagement.objects.create(merchant=merchant, sender_name=f"{marker} Coffee team")

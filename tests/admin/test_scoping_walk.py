@@ -13,6 +13,7 @@ from django.urls import reverse
 from backoffice.reports import REPORTS
 from core.admin_base import MerchantScopedAdmin
 from core.tenancy import scope_queryset
+from engagement.models import Audience, Campaign, Offer
 from tests.admin.tenant_world import build_tenant
 
 pytestmark = pytest.mark.django_db
@@ -58,6 +59,9 @@ def _bravo_ids(bravo) -> dict:
         "merchants.reward": bravo.reward.pk, "merchants.staffmember": bravo.cashier.pk,
         "core.user": bravo.owner.pk, "pos_integration.posdevice": bravo.device.pk,
         "pos_integration.posconnection": bravo.pos_connection.pk, "wallet.card": bravo.cards[0].pk,
+        "engagement.campaign": Campaign.objects.get(merchant=bravo.merchant).pk,
+        "engagement.offer": Offer.objects.get(merchant=bravo.merchant).pk,
+        "engagement.audience": Audience.objects.get(merchant=bravo.merchant).pk,
     }
 
 
