@@ -1,10 +1,6 @@
-"""Being built (issue 8): one-click opt-out links (the view is a placeholder until then)."""
-from django.http import HttpResponse
+"""One-click opt-out links (engagement.optout makes them; engagement.optout_views answers them)."""
 from django.urls import path
 
+from engagement.optout_views import opt_out
 
-def _being_built(request, token):
-    return HttpResponse("Not built yet.", status=501)
-
-
-urlpatterns = [path("o/<str:token>/", _being_built, name="engagement-opt-out")]
+urlpatterns = [path("o/<str:token>/", opt_out, name="engagement-opt-out")]
