@@ -13,6 +13,8 @@ import yaml
 from django.apps import apps
 from django.core.management import call_command
 
+from engagement.models import PushDevice
+from engagement.push_devices import register_push_device
 from merchants.models import Reward
 from tests.api.conftest import client_for
 from tests.factories import build_world, make_customer
@@ -47,7 +49,7 @@ def schema_operations():
 
 def owner_of(path: str, objects) -> object:
     for prefix, key in (("/api/v1/cards/", "card"), ("/api/v1/coupons/", "coupon"),
-                        ("/api/v1/external-cards/", "external_card")):
+                        ("/api/v1/external-cards/", "external_card"), ("/api/v1/push-devices/", "push_device")):
         if path.startswith(prefix):
             return objects[key]
     raise AssertionError(f"{path} takes an id but is not classified in this test")
@@ -56,7 +58,7 @@ def owner_of(path: str, objects) -> object:
 def snapshot():
     """Everything a customer's request could change, as comparable values."""
     rows = {}
-    for model in apps.get_app_config("wallet").get_models():
+    for model in [*apps.get_app_config("wallet").get_models(), PushDevice]:
         rows[model.__name__] = sorted(map(repr, model.objects.values_list()))
     return rows
 
@@ -75,6 +77,7 @@ def victim():
         "reward": Reward.objects.get(pk=world.coffee.pk),
         "coupon": Redemption.objects.get(pk=redemption.redemption_id),
         "external_card": external,
+        "push_device": register_push_device(world.customer, "apns", "ab" * 32)[0],
     }
 
 
@@ -83,7 +86,7 @@ def test_every_id_route_is_classified():
     assert operations, "the schema lists no routes with ids"
     for _method, path in operations:
         if path not in NOT_CUSTOMER_OWNED:
-            owner_of(path, {"card": 1, "coupon": 1, "external_card": 1})
+            owner_of(path, {"card": 1, "coupon": 1, "external_card": 1, "push_device": 1})
 
 
 def test_another_customer_gets_404_everywhere_and_changes_nothing(victim):
@@ -93,7 +96,8 @@ def test_another_customer_gets_404_everywhere_and_changes_nothing(victim):
     for method, path in sorted(schema_operations()):
         if path in NOT_CUSTOMER_OWNED:
             continue
-        url = re.sub(r"\{[^}]+\}", str(owner_of(path, victim).pk), path)
+        target = owner_of(path, victim)
+        url = re.sub(r"\{[^}]+\}", str(target.token if isinstance(target, PushDevice) else target.pk), path)
         body = BODIES.get((method, path), lambda objects: {})(victim)
         response = getattr(intruder, method)(url, body, format="json", HTTP_IDEMPOTENCY_KEY="intruder-key")
         assert response.status_code == 404, f"{method.upper()} {url} answered {response.status_code}"

@@ -3,13 +3,15 @@
 A pass update push is `POST {BASE_URL}/3/device/<push token>` with `apns-topic: <pass type id>` and
 the empty JSON dictionary `{}` as payload; the device then asks the web service what changed. Apple
 documents certificate auth for Wallet; token auth with the team's .p8 key is reported to work and is
-what this client implements (see the reference, section 2.2).
+what this client implements (see the reference, section 2.2). The same client (same .p8 key, same
+cached provider token) sends the wallet app's alert pushes (`push_alert`, topic = the app's bundle id).
 
 Outcomes: 200 sent; 410 unregistered (the caller drops the registration); 429, 5xx, transport errors
 and an expired provider token are retryable; other 4xx (400 BadDeviceToken, 403 ...) are permanent.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -110,17 +112,27 @@ class ApnsClient:
 
     def push_pass_update(self, push_token: str, topic: str) -> PushResult:
         """Send the empty-payload pass update push to one device."""
+        # background pushes must use priority 5
+        return self._push(push_token, topic, push_type="background", priority="5", body=b"{}")
+
+    def push_alert(self, push_token: str, topic: str, payload: dict) -> PushResult:
+        """Send a visible alert to an app (`topic` = its bundle id): `payload` is the APNs JSON dictionary,
+        `{"aps": {"alert": {"title", "body"}}, ...custom keys}`. Same outcomes as a pass push."""
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        return self._push(push_token, topic, push_type="alert", priority="10", body=body)
+
+    def _push(self, push_token: str, topic: str, *, push_type: str, priority: str, body: bytes) -> PushResult:
         if not PUSH_TOKEN_PATTERN.match(push_token or ""):
             return PushResult(PERMANENT, reason="BadDeviceToken")
         headers = {
             "authorization": f"bearer {self.provider_token()}",
             "apns-topic": topic,
-            "apns-push-type": "background",
-            "apns-priority": "5",  # background pushes must use priority 5
+            "apns-push-type": push_type,
+            "apns-priority": priority,
             "content-type": "application/json",
         }
         try:
-            response = self._http.post(f"/3/device/{push_token}", headers=headers, content=b"{}")
+            response = self._http.post(f"/3/device/{push_token}", headers=headers, content=body)
         except httpx.TransportError as error:  # timeouts, refused connections, broken streams
             logger.warning("APNs transport error: %s", error)
             return PushResult(RETRYABLE, reason=f"transport: {type(error).__name__}")
@@ -142,7 +154,7 @@ class ApnsClient:
             return PushResult(RETRYABLE, status, reason, apns_id)
         if status == 429 or status >= 500:
             return PushResult(RETRYABLE, status, reason, apns_id, _retry_after(response))
-        logger.error("APNs rejected a pass push: %s %s", status, reason)
+        logger.error("APNs rejected a push: %s %s", status, reason)
         return PushResult(PERMANENT, status, reason, apns_id)
 
 
