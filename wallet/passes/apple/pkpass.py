@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 import math
 import zipfile
 from functools import lru_cache
@@ -22,9 +23,12 @@ from django.conf import settings
 from PIL import Image, ImageDraw, ImageFont
 
 from merchants.models import Store
+from wallet.hooks import pass_offer_line
 from wallet.models import Card
 
 from .certificates import PassCredentials, load_pass_credentials
+
+logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/vnd.apple.pkpass"
 MAX_LOCATIONS = 10
@@ -114,6 +118,18 @@ def _program_rules(card: Card) -> str:
     return "\n".join(lines)
 
 
+def offer_line(card: Card) -> str | None:
+    """The best current offer for the card (TESSERA_PASS_OFFER_HOOK), for an active card. A failing
+    hook costs the pass its offer line, never the pass itself."""
+    if not card.is_active:
+        return None
+    try:
+        return pass_offer_line(card) or None
+    except Exception:
+        logger.exception("The pass offer hook failed for card %s; the pass is built without an offer.", card.pk)
+        return None
+
+
 def build_pass_json(card: Card) -> dict:
     merchant, program = card.merchant, card.program
     config = settings.APPLE_WALLET
@@ -152,6 +168,9 @@ def build_pass_json(card: Card) -> dict:
             ],
         },
     }
+    offer = offer_line(card)
+    if offer:
+        data["storeCard"]["backFields"].insert(1, {"key": "offer", "label": "Offer", "value": offer})
     locations = store_locations(card)
     if locations:
         data["locations"] = locations

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import struct
 import time
 
 from django.conf import settings
+
+from wallet.hooks import pass_offer_line
+
+logger = logging.getLogger(__name__)
 
 WALLET_TOTP_CONTEXT = b"tessera/google-wallet/totp/v1:"
 TOTP_KEY_BYTES = 20  # 160 bits, the length RFC 4226 recommends for HMAC-SHA1
@@ -127,18 +132,32 @@ def rotating_barcode(card) -> dict:
     }
 
 
+def offer_line(card) -> str | None:
+    """The best current offer for an active card (TESSERA_PASS_OFFER_HOOK). A failing hook costs the
+    object its offer module, never the update itself."""
+    if not card.is_active:
+        return None
+    try:
+        return pass_offer_line(card) or None
+    except Exception:
+        logger.exception("The pass offer hook failed for card %s; the object is sent without an offer.", card.pk)
+        return None
+
+
 def card_fields(card) -> dict:
     """What changes with the card (balance, tier, state, message): the body of a balance PATCH.
 
-    `textModulesData` is always sent (empty list when there is no message) so a PATCH clears an old
-    message. Without a tier, `secondaryLoyaltyPoints` is left out.
+    `textModulesData` is always sent (empty list when there is neither message nor offer) so a PATCH
+    clears an old message or offer. Without a tier, `secondaryLoyaltyPoints` is left out.
     """
+    modules = [{"header": "Message", "body": card.pass_message, "id": "pass_message"}] if card.pass_message else []
+    offer = offer_line(card)
+    if offer:
+        modules.append({"header": "Offer", "body": offer, "id": "offer"})
     fields = {
         "state": "ACTIVE" if card.is_active else "INACTIVE",
         "loyaltyPoints": {"label": "Points", "balance": _points_balance(card.balance)},
-        "textModulesData": (
-            [{"header": "Message", "body": card.pass_message, "id": "pass_message"}] if card.pass_message else []
-        ),
+        "textModulesData": modules,
     }
     if card.tier_id is not None:
         fields["secondaryLoyaltyPoints"] = {"label": "Tier", "balance": {"string": card.tier.name}}
