@@ -5,6 +5,7 @@ Production (TESSERA_ENV=production): DJANGO_SECRET_KEY, TESSERA_SIGNING_KEY and 
 are required, DATABASE_URL should point at PostgreSQL and CELERY_BROKER_URL at Redis or RabbitMQ.
 """
 import datetime as dt
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -232,6 +233,7 @@ CELERY_BEAT_SCHEDULE = {
 # enrolment, the offer line on passes.
 TESSERA_EARNING_BONUS_HOOK = "engagement.bonuses.earning_bonus"
 TESSERA_ENROLMENT_HOOKS = ["engagement.welcome.card_enrolled"]
+TESSERA_ERASURE_HOOKS = ["engagement.push_devices.forget_customer"]
 TESSERA_PASS_OFFER_HOOK = "engagement.ranking.pass_offer_line"  # noqa: S105 (a dotted path)
 # Engagement channels: channel key -> the ChannelSender class that sends on it.
 TESSERA_ENGAGEMENT_CHANNELS = {
@@ -240,6 +242,36 @@ TESSERA_ENGAGEMENT_CHANNELS = {
     "push": "engagement.channels.push.PushChannel",
     "wallet_pass": "engagement.channels.wallet_pass.WalletPassChannel",
 }
+
+# Email (engagement messages): Django's email framework; real providers through django-anymail, e.g.
+# EMAIL_BACKEND=anymail.backends.postmark.EmailBackend with ANYMAIL_POSTMARK_SERVER_TOKEN=...
+# Development prints emails to the console.
+_EMAIL_DEFAULT_BACKEND = "smtp" if IS_PRODUCTION else "console"
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", f"django.core.mail.backends.{_EMAIL_DEFAULT_BACKEND}.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Tessera <no-reply@localhost>")
+# Every ANYMAIL_<NAME> variable becomes ANYMAIL["<NAME>"] (the provider's keys).
+ANYMAIL = {name.removeprefix("ANYMAIL_"): value for name, value in os.environ.items() if name.startswith("ANYMAIL_")}
+# SMS through Twilio (no SID and token: the SMS channel is unavailable and the send log says so).
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")
+TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID")
+TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com")
+TESSERA_SMS_PROVIDER = env_str("TESSERA_SMS_PROVIDER", "engagement.channels.sms.TwilioSmsProvider")
+
+# Push to the wallet app: Android through FCM HTTP v1 (a service account), iPhone through APNs with the
+# .p8 key of APNS below and the app's bundle id. A platform left unset is skipped.
+FCM_PROJECT_ID = env_str("FCM_PROJECT_ID")
+FCM_SERVICE_ACCOUNT_FILE = env_str("FCM_SERVICE_ACCOUNT_FILE")
+FCM_API_BASE = env_str("FCM_API_BASE", "https://fcm.googleapis.com")
+FCM_TOKEN_URL = env_str("FCM_TOKEN_URL")
+APNS_APP_BUNDLE_ID = env_str("APNS_APP_BUNDLE_ID")
+APNS_APP_BASE_URL = env_str("APNS_APP_BASE_URL")
 
 # Told after commit that a merchant has new outbox events (dotted paths to callables).
 TESSERA_OUTBOX_LISTENERS = ["crm_sync.outbox.events_committed"]

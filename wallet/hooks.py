@@ -5,6 +5,8 @@
 - TESSERA_ENROLMENT_HOOKS: `hook(card, occurred_at)` for each new card, inside the enrolment's
   transaction (a welcome offer's message is written with the card or not at all).
 - TESSERA_PASS_OFFER_HOOK: `hook(card) -> str | None`, the offer line shown on the card's pass.
+- TESSERA_ERASURE_HOOKS: `hook(customer)` inside the erasure's transaction: what other apps keep of a
+  customer's personal data (push device tokens) goes with the rest.
 """
 import datetime as dt
 from dataclasses import dataclass
@@ -37,3 +39,8 @@ def card_enrolled(card, occurred_at: dt.datetime) -> None:
 def pass_offer_line(card) -> str | None:
     path = getattr(settings, "TESSERA_PASS_OFFER_HOOK", None)
     return import_string(path)(card) if path else None
+
+
+def customer_erased(customer) -> None:
+    for path in getattr(settings, "TESSERA_ERASURE_HOOKS", []):
+        import_string(path)(customer)

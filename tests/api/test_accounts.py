@@ -229,7 +229,8 @@ def test_change_password_needs_the_current_one_and_ends_every_session(anon_clien
 def test_profile_shows_account_fields_but_no_communication_settings(customer_client, world):
     body = customer_client.get(ME).json()
     assert set(body) == {
-        "id", "email", "phone", "first_name", "time_zone", "locale", "home_latitude", "home_longitude", "created_at"
+        "id", "email", "phone", "first_name", "time_zone", "locale", "home_latitude", "home_longitude",
+        "birth_month", "birth_day", "created_at",
     }
     assert body["id"] == world.customer.pk and body["email"] == world.customer.user.email
 
@@ -257,6 +258,16 @@ def test_patch_profile_changes_only_what_was_sent(customer_client, world):
     assert "Marie" not in str(event.payload)
 
 
+def test_a_birthday_is_a_month_and_a_day_and_can_be_removed(customer_client, world):
+    response = customer_client.patch(ME, {"birth_month": 2, "birth_day": 29}, format="json")
+    assert response.status_code == 200, response.content
+    assert (response.json()["birth_month"], response.json()["birth_day"]) == (2, 29)
+    customer = Customer.objects.get(pk=world.customer.pk)
+    assert (customer.birth_month, customer.birth_day) == (2, 29)
+    cleared = customer_client.patch(ME, {"birth_month": None, "birth_day": None}, format="json").json()
+    assert (cleared["birth_month"], cleared["birth_day"]) == (None, None)
+
+
 def test_new_email_becomes_the_login(anon_client, account):
     client = bearer(log_in(anon_client, "ada@example.com").json()["access"])
     assert client.patch(ME, {"email": "ada.byron@example.com"}, format="json").status_code == 200
@@ -278,10 +289,14 @@ def test_new_email_becomes_the_login(anon_client, account):
         ({"phone": "+15550009999"}, "phone"),
         ({"email": ""}, "email"),
         ({"phone": "555"}, "phone"),
+        ({"birth_month": 2, "birth_day": 30}, "birth_day"),
+        ({"birth_month": 13, "birth_day": 1}, "birth_month"),
+        ({"birth_month": 4}, "birth_day"),
     ],
     ids=[
         "time-zone", "latitude-range", "longitude-range", "latitude-alone", "unknown-field", "read-only-field",
         "field-owned-elsewhere", "email-taken", "phone-taken", "no-login-left", "malformed-phone",
+        "no-30-february", "month-13", "month-without-day",
     ],
 )
 def test_bad_profile_patch_is_a_400_and_writes_nothing(customer_client, world, changes, bad_field):
@@ -294,7 +309,7 @@ def test_bad_profile_patch_is_a_400_and_writes_nothing(customer_client, world, c
         return (
             customer.user.email, customer.user.phone, customer.user.first_name, customer.time_zone, customer.locale,
             customer.home_latitude, customer.home_longitude, customer.communication_paused,
-            DomainEvent.objects.count(),
+            customer.birth_month, customer.birth_day, DomainEvent.objects.count(),
         )
 
     before = snapshot()

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.db import models
 from drf_spectacular.generators import SchemaGenerator
 
+from engagement.models import PushDevice
 from merchants.models import Reward
 from tests.api.conftest import client_for
 from tests.factories import make_card, make_merchant, make_program
@@ -42,7 +43,11 @@ def zelda(world, anon_client):
     customer.user.last_name = FAMILY_NAME
     customer.user.save(update_fields=["last_name"])
     client = client_for(customer.user)
-    assert client.patch(ME, {"home_latitude": 48.8566, "home_longitude": 2.3522}, format="json").status_code == 200
+    assert client.patch(ME, {"home_latitude": 48.8566, "home_longitude": 2.3522, "birth_month": 7, "birth_day": 14},
+                        format="json").status_code == 200
+    assert client.get("/api/v1/offers/", {"latitude": 48.86, "longitude": 2.35}).status_code == 200  # last seen
+    assert client.post("/api/v1/push-devices/", {"platform": "apns", "token": "ab" * 32},
+                       format="json").status_code == 201
 
     cafe_card = enroll(customer, world.program).card
     bookshop = make_merchant(name="Bookshop")
@@ -93,6 +98,8 @@ def test_export_is_a_json_download_of_my_cards_entries_and_coupons_and_nothing_o
     text = response.content.decode()
 
     assert data["profile"]["email"] == EMAIL and data["profile"]["phone"] == PHONE
+    assert (data["profile"]["birth_month"], data["profile"]["birth_day"]) == (7, 14)
+    assert data["profile"]["last_seen_latitude"] == "48.860000" and data["profile"]["last_seen_at"]
     assert data["profile"]["first_name"] == NAME and data["profile"]["home_latitude"] == "48.856600"
     assert {card["number"] for card in data["cards"]} == {card.number for card in zelda.cards}
     for card in zelda.cards:
@@ -138,6 +145,8 @@ def test_erasure_removes_every_trace_of_the_person_and_keeps_the_books(zelda, an
     assert user.username.startswith(f"erased-{zelda.pk}-") and not user.is_active
     assert not user.has_usable_password()
     assert zelda.erased_at is not None and zelda.home_latitude is None and zelda.home_longitude is None
+    assert zelda.last_seen_latitude is None and zelda.last_seen_at is None and zelda.birth_month is None
+    assert not PushDevice.objects.filter(customer=zelda).exists()
     assert not ExternalCard.objects.filter(wallet__customer=zelda).exists()
     assert not CommunicationPreference.objects.filter(customer=zelda).exists()
 

@@ -89,6 +89,9 @@ class ProfileSerializer(StrictSerializer):
     )
     home_latitude = CoordinateField(90)
     home_longitude = CoordinateField(180)
+    birth_month = serializers.IntegerField(min_value=1, max_value=12, allow_null=True,
+                                           help_text="With birth_day, for birthday offers; no year is kept")
+    birth_day = serializers.IntegerField(min_value=1, max_value=31, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
 
 
@@ -287,7 +290,8 @@ class ProfileView(APIView):
     @extend_schema(
         operation_id="me_update",
         summary="Update my profile",
-        description="Change any of email, phone, first name, time zone, locale and home location; all or "
+        description="Change any of email, phone, first name, time zone, locale, home location and birthday "
+        "(month and day); all or "
         "nothing. An invalid time zone, a coordinate out of range, an email or phone someone else uses, "
         "removing both email and phone, or an unknown or read-only field is a 400 and writes nothing.",
         tags=ACCOUNT_TAGS,

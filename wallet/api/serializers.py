@@ -176,6 +176,7 @@ class HistoryEntrySerializer(serializers.Serializer):
     balance_after = serializers.IntegerField()
     occurred_at = serializers.DateTimeField()
     reason = serializers.CharField(help_text="Why, for adjustments; may be empty")
+    offer_title = serializers.CharField(help_text="The offer that boosted this purchase's points; may be empty")
     purchase = HistoryPurchaseSerializer(allow_null=True, help_text="The purchase this entry came from")
     reward = serializers.SerializerMethodField(help_text="The reward (and coupon) this entry came from")
 

@@ -5,6 +5,7 @@ never shown. Tokens are simplejwt refresh/access pairs; every refresh token is r
 outstanding, so revoking a user's sessions is blacklisting their outstanding refresh tokens.
 Access tokens are stateless and live until they expire (SIMPLE_JWT ACCESS_TOKEN_LIFETIME).
 """
+import calendar
 import datetime as dt
 import re
 import uuid
@@ -64,11 +65,13 @@ class Profile:
     locale: str
     home_latitude: Decimal | None
     home_longitude: Decimal | None
+    birth_month: int | None
+    birth_day: int | None
     created_at: dt.datetime
 
 
 USER_PROFILE_FIELDS = ("email", "phone", "first_name")
-CUSTOMER_PROFILE_FIELDS = ("time_zone", "locale", "home_latitude", "home_longitude")
+CUSTOMER_PROFILE_FIELDS = ("time_zone", "locale", "home_latitude", "home_longitude", "birth_month", "birth_day")
 PROFILE_FIELDS = USER_PROFILE_FIELDS + CUSTOMER_PROFILE_FIELDS
 
 
@@ -223,6 +226,8 @@ def get_profile(customer: Customer) -> Profile:
         locale=customer.locale,
         home_latitude=customer.home_latitude,
         home_longitude=customer.home_longitude,
+        birth_month=customer.birth_month,
+        birth_day=customer.birth_day,
         created_at=customer.created_at,
     )
 
@@ -272,6 +277,15 @@ def update_profile(customer: Customer, changes: dict) -> Profile:
 # --- helpers --------------------------------------------------------------------------------------
 
 
+def _check_birthday(month: int | None, day: int | None) -> None:
+    """Month and day together or neither, and a day that month has (29 February is a birthday)."""
+    if (month is None) != (day is None):
+        missing = "birth_day" if day is None else "birth_month"
+        raise ValidationFailed(fields={missing: ["Give both birth_month and birth_day, or neither."]})
+    if month is not None and not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(2000, month)[1]):
+        raise ValidationFailed(fields={"birth_day": ["No such day in that month."]})
+
+
 def _current(customer: Customer, name: str):
     return getattr(customer.user if name in USER_PROFILE_FIELDS else customer, name)
 
@@ -283,6 +297,7 @@ def _check_profile(customer: Customer, user, changed: list[str]) -> None:
     if (customer.home_latitude is None) != (customer.home_longitude is None):
         missing = "home_longitude" if customer.home_longitude is None else "home_latitude"
         raise ValidationFailed(fields={missing: ["Give both home_latitude and home_longitude, or neither."]})
+    _check_birthday(customer.birth_month, customer.birth_day)
     _require_unused(
         email=user.email if "email" in changed else "",
         phone=user.phone if "phone" in changed else "",

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from merchants.models import Merchant
 from wallet.events import emit_event
+from wallet.hooks import customer_erased
 from wallet.models import Card, CommunicationPreference, Customer, ExternalCard, Purchase, Redemption
 from wallet.services.accounts import revoke_refresh_tokens
 from wallet.services.enrollment import leave_program
@@ -59,16 +60,20 @@ def erase_customer(customer: Customer, *, occurred_at: dt.datetime | None = None
         user.save(update_fields=["username", "email", "phone", "first_name", "last_name", "password", "is_active"])
 
         locked.home_latitude = locked.home_longitude = None
+        locked.last_seen_latitude = locked.last_seen_longitude = locked.last_seen_at = None
+        locked.birth_month = locked.birth_day = None
         locked.quiet_hours_start = locked.quiet_hours_end = None
         locked.communication_paused = True  # belt and braces: no campaign may pick this row up again
         locked.erased_at = occurred_at
         locked.save(
             update_fields=[
-                "home_latitude", "home_longitude", "quiet_hours_start", "quiet_hours_end",
-                "communication_paused", "erased_at",
+                "home_latitude", "home_longitude", "last_seen_latitude", "last_seen_longitude", "last_seen_at",
+                "birth_month", "birth_day", "quiet_hours_start", "quiet_hours_end", "communication_paused",
+                "erased_at",
             ]
         )
         revoke_refresh_tokens(user)
+        customer_erased(locked)
 
         merchant_ids = tuple(sorted({card.merchant_id for card in cards}))
         for merchant_id in merchant_ids:
@@ -119,6 +124,11 @@ def export_customer_data(customer: Customer) -> dict:
             "locale": customer.locale,
             "home_latitude": _text(customer.home_latitude),
             "home_longitude": _text(customer.home_longitude),
+            "last_seen_latitude": _text(customer.last_seen_latitude),
+            "last_seen_longitude": _text(customer.last_seen_longitude),
+            "last_seen_at": _time(customer.last_seen_at),
+            "birth_month": customer.birth_month,
+            "birth_day": customer.birth_day,
             "date_joined": _time(user.date_joined),
             "last_login": _time(user.last_login),
             "created_at": _time(customer.created_at),
