@@ -24,6 +24,7 @@ migrate: $(VENV)/.installed-run
 seed: migrate
 	test -f var/passes/pass-certificate.pem || $(PY) manage.py make_dev_pass_certificates
 	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_engagement_demo
 
 run: seed
 	HOST=$(HOST) PORT=$(PORT) PY=$(PY) ./scripts/serve-dev

@@ -5,11 +5,13 @@ import re
 import pytest
 from django.core.management import call_command
 
+from engagement.models import Campaign, Offer
 from merchants.demo import DEMO_PASSWORD, seed_demo
 from merchants.models import Merchant, StaffMember
 from pos_integration.services import authenticate_device
 from wallet.ledger import cards_out_of_balance
 from wallet.models import Card, Customer
+from wallet.services.preferences import channel_consents
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +39,19 @@ def test_seed_demo_twice_changes_nothing_but_reissues_the_device_key():
     assert list(Card.objects.order_by("pk").values_list("balance", flat=True)) == balances
     assert authenticate_device(first.device_key) is None
     assert authenticate_device(second.device_key) is not None
+
+
+def test_the_engagement_demo_gives_the_cafe_offers_a_campaign_to_schedule_and_a_customer_who_opted_in(capsys):
+    summary = seed_demo()
+    call_command("seed_engagement_demo")
+    call_command("seed_engagement_demo")  # twice: nothing more
+    assert "Engagement demo ready" in capsys.readouterr().out
+    cafe = Merchant.objects.get(slug="cafe-lumen")
+    assert Offer.objects.count() == 3 and Offer.objects.filter(merchant=cafe, is_welcome=True).count() == 1
+    campaign = Campaign.objects.get(merchant=cafe)
+    assert campaign.status == Campaign.Status.DRAFT and campaign.audience.near_store.merchant == cafe
+    customer = Customer.objects.get(user__username=summary.customer)
+    assert channel_consents(customer, cafe) == {"email": True, "wallet_pass": True, "push": False, "sms": False}
 
 
 def test_seed_demo_command_prints_the_credentials_a_newcomer_needs(capsys):
