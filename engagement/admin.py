@@ -271,7 +271,8 @@ def _delivery_summary(campaign):
 class SendLogAdmin(ReadOnlyAdmin):
     """Every decision on every channel: look up a card number to see why its customer got nothing."""
 
-    list_display = ("decided_at", "card_number", "channel", "decision", "reason", "detail", "campaign", "local_time")
+    list_display = ("decided_at", "card_number", "channel", "decision", "reason", "detail", "attempts", "campaign",
+                    "local_time")
     list_filter = (("campaign", RELATED_ONLY), "channel", "decision", "reason",
                    ("decided_at", admin.DateFieldListFilter))
     search_fields = ("message__card__number",)

@@ -16,6 +16,11 @@ Concurrency and crashes, in three steps per message:
 3. Each outcome updates its own log row: the provider's id, or `failed`/`provider_error`.
 A crash between 1 and 3 leaves the message done and its log saying IN_FLIGHT: it is never picked up
 again, so nobody gets a message twice (at most once); an operator sees which sends have no outcome.
+
+A temporary failure (SendFailed not permanent: a provider outage, a rate limit) is tried again on the
+same log row, at most MAX_ATTEMPTS sends in all, after RETRY_DELAYS or the provider's Retry-After if
+longer. A retry is decided afresh like a first send -- consent, pause, channel, address, the cap -- so
+a customer who opted out meanwhile is not reached, and one in quiet hours is tried when they end.
 """
 import datetime as dt
 import logging
@@ -42,6 +47,8 @@ Reason = SendLog.Reason
 Decision = SendLog.Decision
 
 IN_FLIGHT = "Handed to the provider; no outcome recorded yet."
+MAX_ATTEMPTS = 3
+RETRY_DELAYS = (dt.timedelta(minutes=5), dt.timedelta(minutes=30))  # after the first and second failure
 
 _CONSENT_REASONS = {
     "customer_erased": Reason.ERASED,
@@ -59,6 +66,7 @@ class _Send:
     log_id: int
     sender: ChannelSender
     outgoing: OutgoingMessage
+    attempt: int = 1
 
 
 @dataclass
@@ -84,13 +92,30 @@ def dispatch_due(now: dt.datetime | None = None, *, limit: int = 500) -> int:
         if decision is None:
             break
         for send in decision.sends:
-            _deliver(send, decision.customer)
+            _deliver(send, decision.customer, moment)
         if decision.done:
             decided += 1
             if decision.campaign_id:
                 campaigns.add(decision.campaign_id)
     _finish_campaigns(campaigns)
+    retry_due(now, limit=limit, run=run)
     return decided
+
+
+def retry_due(now: dt.datetime | None = None, *, limit: int = 500, run: "_Run | None" = None) -> int:
+    """Try again, up to `limit`, the sends that failed for a passing reason and whose time has come.
+    Returns how many were decided (sent again, or skipped for a reason found now)."""
+    run = run or _Run()
+    retried = 0
+    for _ in range(limit):
+        moment = now or timezone.now()
+        decision = _retry_next(moment, run)
+        if decision is None:
+            break
+        for send in decision.sends:
+            _deliver(send, decision.customer, moment)
+        retried += decision.done
+    return retried
 
 
 class _Run:
@@ -176,6 +201,45 @@ def _decide_next(moment: dt.datetime, run: _Run) -> _Decision | None:
         for log, sender in logs:
             if log.decision == Decision.SENT:
                 decision.sends.append(_Send(log.pk, sender, _outgoing(message, customer, log.channel, run)))
+        return decision
+
+
+def _retry_next(moment: dt.datetime, run: "_Run") -> _Decision | None:
+    """Step 1 again for one failed send whose retry is due: checked afresh, reserved, committed."""
+    with transaction.atomic():
+        log = (
+            SendLog.objects.select_related("message__card", "message__offer", "message__campaign", "message__merchant")
+            .select_for_update(skip_locked=True, of=("self",))
+            .filter(decision=Decision.FAILED, retry_at__lte=moment)
+            .order_by("retry_at", "pk")
+            .first()
+        )
+        if log is None:
+            return None
+        message = log.message
+        customer = (Customer.objects.select_related("user").select_for_update(of=("self",))
+                    .get(pk=message.customer_id))
+        decision = _Decision(message.pk, message.campaign_id, customer)
+        reason, detail, sender = (_message_stop(message, customer, moment)
+                                  or _channel_check(message, customer, log.channel, moment, run))
+        if reason == Reason.QUIET_HOURS:
+            log.retry_at = _end_of_quiet_hours(customer, moment)  # not now: they asked for quiet
+            log.save(update_fields=["retry_at"])
+            decision.done = False
+            return decision
+        already_counted = SendLog.objects.filter(message=message, decision=Decision.SENT).exists()
+        cap = _Cap(message, customer, moment, run)
+        if reason is None and not already_counted and cap.reached():
+            reason, detail = Reason.FREQUENCY_CAP, cap.detail
+        log.decided_at, log.retry_at = moment, None
+        log.local_time = moment.astimezone(zoneinfo.ZoneInfo(customer.time_zone)).strftime("%Y-%m-%d %H:%M %Z")
+        if reason is not None:
+            log.decision, log.reason, log.detail = Decision.SKIPPED, reason, detail
+            log.save(update_fields=["decision", "reason", "detail", "decided_at", "retry_at", "local_time"])
+            return decision
+        log.decision, log.reason, log.detail, log.attempts = Decision.SENT, Reason.SENT, IN_FLIGHT, log.attempts + 1
+        log.save(update_fields=["decision", "reason", "detail", "attempts", "decided_at", "retry_at", "local_time"])
+        decision.sends.append(_Send(log.pk, sender, _outgoing(message, customer, log.channel, run), log.attempts))
         return decision
 
 
@@ -290,7 +354,7 @@ def _outgoing(message: Message, customer: Customer, channel: str, run: _Run) -> 
     )
 
 
-def _deliver(send: _Send, customer: Customer) -> None:
+def _deliver(send: _Send, customer: Customer, moment: dt.datetime) -> None:
     """Send outside any transaction, then record the outcome on the log row reserved for it."""
     logs = SendLog.objects.filter(pk=send.log_id)
     try:
@@ -298,8 +362,15 @@ def _deliver(send: _Send, customer: Customer) -> None:
     except ChannelUnavailable as exc:
         logs.update(decision=Decision.SKIPPED, reason=Reason.CHANNEL_UNAVAILABLE, detail=_clean(str(exc)))
     except SendFailed as exc:
-        kind = "Permanent" if exc.permanent else "Temporary"
-        logs.update(decision=Decision.FAILED, reason=Reason.PROVIDER_ERROR, detail=_clean(f"{kind} failure: {exc}"))
+        retry_at = None if exc.permanent else _next_try(send.attempt, exc.retry_after, moment)
+        if exc.permanent:
+            detail = f"Permanent failure: {exc}"
+        elif retry_at is None:
+            detail = f"Temporary failure, attempt {send.attempt} of {MAX_ATTEMPTS}, giving up: {exc}"
+        else:
+            detail = (f"Temporary failure, attempt {send.attempt} of {MAX_ATTEMPTS}, "
+                      f"trying again at {retry_at:%Y-%m-%d %H:%M} UTC: {exc}")
+        logs.update(decision=Decision.FAILED, reason=Reason.PROVIDER_ERROR, detail=_clean(detail), retry_at=retry_at)
     except Exception as exc:  # a broken channel must not stop the other messages of this run
         logger.exception("engagement channel %s failed unexpectedly", send.outgoing.channel)
         logs.update(decision=Decision.FAILED, reason=Reason.PROVIDER_ERROR,
@@ -307,6 +378,16 @@ def _deliver(send: _Send, customer: Customer) -> None:
     else:
         provider_id = str(getattr(outcome, "provider_message_id", "") or "")[:200]
         logs.update(detail="", provider_message_id=provider_id)
+
+
+def _next_try(attempt: int, retry_after: float | None, moment: dt.datetime) -> dt.datetime | None:
+    """When to try a temporarily failed send again, or None after the last attempt."""
+    if attempt >= MAX_ATTEMPTS:
+        return None
+    delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
+    if retry_after:
+        delay = max(delay, dt.timedelta(seconds=retry_after))
+    return moment + delay
 
 
 def _clean(text: str) -> str:

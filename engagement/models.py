@@ -213,7 +213,8 @@ class Message(models.Model):
 class SendLog(models.Model):
     """Every decision on every channel of a message: sent, skipped (and why) or failed. One row per
     message and channel; a send is recorded before the vendor call (so a crash never sends twice) and
-    its outcome (provider id, or failed) filled in once after it."""
+    its outcome (provider id, or failed) filled in after it. A temporary failure is tried again on the
+    same row (`attempts`, `retry_at`) after the same checks as the first time."""
 
     class Decision(models.TextChoices):
         SENT = "sent", "Sent"
@@ -243,6 +244,9 @@ class SendLog(models.Model):
     reason = models.CharField(max_length=24, choices=Reason.choices)
     detail = models.CharField(max_length=300, blank=True)
     provider_message_id = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=1, help_text="Sends tried on this channel")
+    retry_at = models.DateTimeField(null=True, blank=True,
+                                    help_text="A temporary failure is tried again then (checked afresh)")
     local_time = models.CharField(max_length=40, blank=True, help_text="The recipient's local time at the decision")
     decided_at = models.DateTimeField()
 
@@ -251,7 +255,10 @@ class SendLog(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["message", "channel"], name="sendlog_once_per_message_channel"),
         ]
-        indexes = [models.Index(fields=["merchant", "customer", "decision", "decided_at"], name="sendlog_cap")]
+        indexes = [
+            models.Index(fields=["merchant", "customer", "decision", "decided_at"], name="sendlog_cap"),
+            models.Index(fields=["retry_at"], condition=Q(retry_at__isnull=False), name="sendlog_retry_due"),
+        ]
 
     def __str__(self):
         return f"{self.channel} {self.decision} ({self.reason})"

@@ -4,7 +4,7 @@ message (consent, quiet hours, frequency cap); a channel only knows how to reach
 A channel sends one message to one customer. It raises ChannelUnavailable when this site has no
 provider configured for it (a decision logged as `channel_unavailable`), and SendFailed when the
 provider refused or could not be reached (logged as `provider_error`; `permanent` says a retry is
-pointless, e.g. a number that does not exist).
+pointless, e.g. a number that does not exist; otherwise the dispatcher retries it later).
 """
 from dataclasses import dataclass, field
 
@@ -35,9 +35,12 @@ class ChannelUnavailable(Exception):
 
 
 class SendFailed(Exception):
-    def __init__(self, message: str, *, permanent: bool = False):
+    """`permanent`: retrying cannot help. `retry_after`: seconds the provider asked us to wait, if it said."""
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None):
         super().__init__(message)
         self.permanent = permanent
+        self.retry_after = retry_after
 
 
 class ChannelSender:

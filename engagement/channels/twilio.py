@@ -43,8 +43,8 @@ class TwilioSendFailed(SendFailed):
 
     def __init__(self, message: str, *, permanent: bool = False, status: int | None = None,
                  code: int | None = None, retry_after: float | None = None):
-        super().__init__(message, permanent=permanent)
-        self.status, self.code, self.retry_after = status, code, retry_after
+        super().__init__(message, permanent=permanent, retry_after=retry_after)
+        self.status, self.code = status, code
 
 
 class TwilioClient:

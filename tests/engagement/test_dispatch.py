@@ -187,7 +187,8 @@ def test_a_provider_failure_is_logged_without_secrets(shop, recording_channels):
 
     log = SendLog.objects.get(channel="sms")
     assert (log.decision, log.reason) == ("failed", "provider_error")
-    assert log.detail == "Temporary failure: Twilio 401 for api_key=[redacted], Bearer [redacted]"
+    assert log.detail == ("Temporary failure, attempt 1 of 3, trying again at 2026-12-07 09:05 UTC: "
+                          "Twilio 401 for api_key=[redacted], Bearer [redacted]")
     assert logs_of(customer)["email"] == ("sent", "sent")
 
 
