@@ -13,12 +13,11 @@ an unknown customer or price, 400 `parameter_missing`. `fail()` queues 5xx answe
 from __future__ import annotations
 
 import itertools
-import json
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
+
+from tests.fake_http import JsonRequestHandler, LocalServer
 
 _KEY_PART = re.compile(r"\[([^\]]*)\]")
 
@@ -45,7 +44,9 @@ def _lists(node):
     return {key: _lists(value) for key, value in node.items()}
 
 
-class FakeStripeBilling:
+class FakeStripeBilling(LocalServer):
+    poll_interval = 0.05
+
     def __init__(self, *, secret_key: str):
         self.secret_key = secret_key
         self.prices: set[str] = set()
@@ -56,23 +57,7 @@ class FakeStripeBilling:
         self.failures: list[int] = []
         self._idempotency: dict[str, tuple[str, dict, int, dict]] = {}
         self._ids = itertools.count(1)
-        self.lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeStripeBilling:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     def fail(self, status: int, *, times: int = 1) -> None:
         self.failures.extend([status] * times)
@@ -139,26 +124,11 @@ class FakeStripeBilling:
             "/v1/billing_portal/sessions": fake._create_portal_session,
         }
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status: int, body: dict, headers: dict | None = None):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("Request-Id", "req_fake")
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
+        class Handler(JsonRequestHandler):
+            default_headers = {"Request-Id": "req_fake"}
 
             def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode()
+                raw = self.read_body().decode()
                 params = decode_form(raw)
                 key = self.headers.get("Idempotency-Key")
                 with fake.lock:
@@ -166,27 +136,27 @@ class FakeStripeBilling:
                                           "headers": dict(self.headers.items())})
                     failure = fake.failures.pop(0) if fake.failures else None
                     if self.headers.get("Authorization") != f"Bearer {fake.secret_key}":
-                        return self._send(401, {"error": {
+                        return self.send_json(401, {"error": {
                             "type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****"}})
                     if failure:
-                        return self._send(failure, {"error": {"type": "api_error", "message": "Injected failure."}},
-                                          {"Stripe-Should-Retry": "false"})
+                        return self.send_json(failure, {"error": {"type": "api_error", "message": "Injected failure."}},
+                                              {"Stripe-Should-Retry": "false"})
                     route = routes.get(self.path)
                     if route is None:
                         message = f"Unrecognized request URL (POST: {self.path})."
-                        return self._send(404, {"error": {"type": "invalid_request_error", "message": message}})
+                        return self.send_json(404, {"error": {"type": "invalid_request_error", "message": message}})
                     if key and key in fake._idempotency:
                         path, first_params, status, body = fake._idempotency[key]
                         if (path, first_params) != (self.path, params):
-                            return self._send(400, {"error": {
+                            return self.send_json(400, {"error": {
                                 "type": "idempotency_error",
                                 "message": "Keys for idempotent requests can only be used with the same parameters "
                                            "they were first used with."}})
-                        return self._send(status, body, {"Idempotent-Replayed": "true", "Idempotency-Key": key})
+                        return self.send_json(status, body, {"Idempotent-Replayed": "true", "Idempotency-Key": key})
                     status, body = route(params)
                     if key and status < 500:
                         fake._idempotency[key] = (self.path, params, status, body)
-                    return self._send(status, body, {"Idempotency-Key": key} if key else None)
+                    return self.send_json(status, body, {"Idempotency-Key": key} if key else None)
 
         return Handler
 

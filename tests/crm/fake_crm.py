@@ -22,16 +22,16 @@ Failures to inject: `fail(status, times, retry_after)` answers the next requests
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.fake_http import JsonRequestHandler, LocalServer
 
 BATCH_PATH = "/v1/events/batch"
 MAX_BATCH = 100
 
 
-class FakeCrm:
+class FakeCrm(LocalServer):
     def __init__(self, *, api_key: str, latency: float = 0.0):
         """`latency`: seconds every accepted batch takes, like a real CRM's round trip (benchmarks)."""
         self.api_key, self.latency = api_key, latency
@@ -42,26 +42,10 @@ class FakeCrm:
         self.arrived_at: dict[str, float] = {}  # event id -> time.time() of first arrival
         self.requests: list[dict] = []  # {"path", "headers", "size"} of every request
         self.batches: list[list[str]] = []  # the event ids of every accepted batch, as received
-        self.lock = threading.Lock()
         self._actions: list[tuple] = []  # injected behaviour for the next requests, in order
         self._outage: int | None = None
         self._rejected_customers: dict[str, int] = {}
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeCrm:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     # -- failure injection ------------------------------------------------------------------
 
@@ -131,45 +115,28 @@ class FakeCrm:
     def _handler_class(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        class Handler(JsonRequestHandler):
             disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
 
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status: int, body: dict, headers: dict | None = None):
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in (headers or {}).items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True  # the caller timed out or was killed: nobody to answer
-
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.read_body()
                 with fake.lock:
                     fake.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                                           "size": len(body)})
                     action = fake._actions.pop(0) if fake._actions else None
                     outage = fake._outage
                 if self.path != BATCH_PATH:
-                    return self._send(404, {"error": "not_found"})
+                    return self.send_json(404, {"error": "not_found"})
                 if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
-                    return self._send(401, {"error": "unauthorized"})
+                    return self.send_json(401, {"error": "unauthorized"})
                 if action and action[0] == "hang":
                     time.sleep(action[1])
                     self.close_connection = True
                     return None
                 if action and action[0] == "status":
-                    return self._send(action[1], {"error": "injected"}, action[2])
+                    return self.send_json(action[1], {"error": "injected"}, action[2])
                 if outage:
-                    return self._send(outage, {"error": "unavailable"})
+                    return self.send_json(outage, {"error": "unavailable"})
                 events = self._events(body)
                 if events is None:
                     return None
@@ -178,21 +145,21 @@ class FakeCrm:
                     time.sleep(action[1])
                 if fake.latency:
                     time.sleep(fake.latency)
-                return self._send(200, {"results": results})
+                return self.send_json(200, {"results": results})
 
             def _events(self, body: bytes) -> list[dict] | None:
                 if not (self.headers.get("Content-Type") or "").startswith("application/json"):
-                    self._send(415, {"error": "json_required"})
+                    self.send_json(415, {"error": "json_required"})
                     return None
                 try:
                     events = json.loads(body)["events"]
                 except (ValueError, KeyError, TypeError):
                     events = None
                 if not isinstance(events, list) or not all(isinstance(e, dict) and "id" in e for e in events):
-                    self._send(400, {"error": "malformed"})
+                    self.send_json(400, {"error": "malformed"})
                     return None
                 if not 1 <= len(events) <= MAX_BATCH:
-                    self._send(400, {"error": "batch_too_large", "max": MAX_BATCH})
+                    self.send_json(400, {"error": "batch_too_large", "max": MAX_BATCH})
                     return None
                 return events
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fake_http import JsonRequestHandler, LocalServer
 
 UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
 EVENTS_PATH = "/events/v3/send/batch"
@@ -68,7 +68,9 @@ class Injected:
     stall: float = 0.0
 
 
-class FakeHubSpot:
+class FakeHubSpot(LocalServer):
+    poll_interval = 0.05
+
     def __init__(self, *, access_token: str, hub_id: str, partial: bool = False):
         self.access_token, self.hub_id, self.partial = access_token, hub_id, partial
         self.contacts: dict[str, dict] = {}  # lower-case email -> {"id", "properties"}
@@ -78,24 +80,8 @@ class FakeHubSpot:
         self.injected: list[Injected] = []
         self.down = False
         self.known_properties = STANDARD_PROPERTIES | TESSERA_PROPERTIES
-        self.lock = threading.Lock()
         self._ids = iter(range(901, 10**9))
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeHubSpot:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     # Switches -------------------------------------------------------------------------------
     def fail(self, status: int, *, times: int = 1, retry_after: str | None = None, policy: str = "") -> None:
@@ -243,29 +229,16 @@ class FakeHubSpot:
     def _handler_class(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
+        class Handler(JsonRequestHandler):
+            content_type = "application/json;charset=utf-8"
+            default_headers = {"X-HubSpot-RateLimit-Max": "190", "X-HubSpot-RateLimit-Remaining": "189",
+                               "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}
 
             def _serve(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                status, answer, extra = fake._handle(self.command, self.path, headers, raw)
+                status, answer, extra = fake._handle(self.command, self.path, headers, self.read_body())
                 data = json.dumps(answer).encode() if answer is not None else b""
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Length", str(len(data)))
-                    if data:
-                        self.send_header("Content-Type", "application/json;charset=utf-8")
-                    for name, value in {"X-HubSpot-RateLimit-Max": "190", "X-HubSpot-RateLimit-Remaining": "189",
-                                        "X-HubSpot-RateLimit-Interval-Milliseconds": "10000", **extra}.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up waiting (a stalled request)
+                self.send_raw(status, data, extra, self.content_type if data else None)  # a 204 has no type
 
             do_GET = do_POST = _serve
 

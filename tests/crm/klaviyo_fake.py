@@ -18,15 +18,14 @@ did carry out), `scopes` (a 403 for an endpoint whose scope the key lacks).
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import re
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fake_http import JsonRequestHandler, LocalServer
 
 JSON_API = "application/vnd.api+json"
 ALL_SCOPES = frozenset({"profiles:read", "profiles:write", "events:write", "lists:write", "subscriptions:write",
@@ -54,12 +53,10 @@ class Refusal(Exception):
         self.status, self.code, self.detail, self.meta = status, code, detail, meta or {}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class FakeKlaviyo(LocalServer):
+    poll_interval = 0.05
     block_on_close = False  # a hanging handler must not hold up stop()
 
-
-class FakeKlaviyo:
     def __init__(self, *, api_key: str, lists=("Xy7Pq2",)):
         self.api_key, self.scopes, self.lists = api_key, set(ALL_SCOPES), {list_id: set() for list_id in lists}
         self.profiles: dict[str, dict] = {}  # Klaviyo id -> {"attributes", "properties", "subscriptions"}
@@ -68,23 +65,7 @@ class FakeKlaviyo:
         self.requests: list[dict] = []  # every request: method, path, query, headers, body
         self.failures: list[dict] = []  # injected failures, consumed in order (see fail and hang)
         self.outage: int | None = None
-        self.lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeKlaviyo:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     # -- failures -------------------------------------------------------------------------------------
 
@@ -239,11 +220,8 @@ class FakeKlaviyo:
     def _handler_class(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
+        class Handler(JsonRequestHandler):
+            content_type = JSON_API
 
             def do_GET(self):
                 self._handle()
@@ -253,7 +231,7 @@ class FakeKlaviyo:
 
             def _handle(self):
                 parts = urlsplit(self.path)
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                raw = self.read_body()
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 try:
                     body = json.loads(raw) if raw else None
@@ -271,18 +249,7 @@ class FakeKlaviyo:
                         extra = failure["headers"] if failure and "status" in failure else {}
                 if failure and "hang" in failure:
                     time.sleep(failure["hang"])  # processed, but the answer comes after the caller gave up
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a caller that timed out
-                    self._send(status, answer, extra)
-
-            def _send(self, status: int, answer: dict | None, headers: dict):
-                data = json.dumps(answer).encode() if answer is not None else b""
-                self.send_response(status)
-                self.send_header("Content-Type", JSON_API)
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(status, answer, extra)  # the caller may have timed out meanwhile: send_raw copes
 
         return Handler
 

@@ -21,13 +21,13 @@ import itertools
 import json
 import re
 import secrets
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import jwt
+
+from tests.fake_http import JsonRequestHandler, LocalServer
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 LIMIT = 200
@@ -45,7 +45,9 @@ EVENT_FIELDS = {
 }
 
 
-class FakeSalesforce:
+class FakeSalesforce(LocalServer):
+    poll_interval = 0.05  # stop() waits for it, and every test stops one fake
+
     def __init__(self, *, consumer_key: str, username: str = "", public_key_pem: str = "", client_secret: str = ""):
         self.consumer_key, self.username = consumer_key, username
         self.public_key_pem, self.client_secret = public_key_pem, client_secret
@@ -64,25 +66,7 @@ class FakeSalesforce:
         self.hang_next: list[float] = []
         self.down_status: int | None = None
         self._ids = itertools.count(1)
-        self.lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        # A short poll interval: stop() waits for it, and every test stops one fake.
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeSalesforce:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     # -- switches ------------------------------------------------------------------------------------
 
@@ -226,43 +210,24 @@ class FakeSalesforce:
     def _handler_class(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        class Handler(JsonRequestHandler):
+            content_type = "application/json;charset=UTF-8"
             disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
 
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status: int, body, headers: dict | None = None):
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json;charset=UTF-8")
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in (headers or {}).items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up waiting (a timeout test)
-
-            def _body(self) -> bytes:
-                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
             def do_POST(self):
-                raw = self._body()
+                raw = self.read_body()
                 if self.path != "/services/oauth2/token":
-                    return self._send(404, [{"message": "Not found", "errorCode": "NOT_FOUND"}])
+                    return self.send_json(404, [{"message": "Not found", "errorCode": "NOT_FOUND"}])
                 if not (self.headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
-                    return self._send(400, {"error": "invalid_request", "error_description": "form body expected"})
+                    return self.send_json(400, {"error": "invalid_request", "error_description": "form body expected"})
                 form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
                 with fake.lock:
                     fake.token_requests.append(dict(form))
                 status, body = fake.issue_token(form)
-                return self._send(status, body)
+                return self.send_json(status, body)
 
             def do_PATCH(self):
-                raw = self._body()
+                raw = self.read_body()
                 with fake.lock:
                     fake.api_calls.append({"method": "PATCH", "path": self.path, "port": self.client_address[1],
                                            "headers": {k.lower(): v for k, v in self.headers.items()},
@@ -270,25 +235,25 @@ class FakeSalesforce:
                     hang = fake.hang_next.pop(0) if fake.hang_next else 0
                 auth = self.headers.get("Authorization") or ""
                 if not auth.startswith("Bearer ") or auth[len("Bearer "):] not in fake.tokens:
-                    return self._send(401, [{"message": "Session expired or invalid",
-                                             "errorCode": "INVALID_SESSION_ID"}])
+                    return self.send_json(401, [{"message": "Session expired or invalid",
+                                                 "errorCode": "INVALID_SESSION_ID"}])
                 with fake.lock:
                     failure = fake.fail_next.pop(0) if fake.fail_next else None
                 if fake.down_status:
                     failure = (fake.down_status, [{"message": "down", "errorCode": "SERVER_UNAVAILABLE"}], {})
                 if failure:
-                    return self._send(*failure)
+                    return self.send_json(*failure)
                 if not (self.headers.get("Content-Type") or "").startswith("application/json"):
-                    return self._send(415, [{"message": "JSON only", "errorCode": "UNSUPPORTED_MEDIA_TYPE"}])
+                    return self.send_json(415, [{"message": "JSON only", "errorCode": "UNSUPPORTED_MEDIA_TYPE"}])
                 match = _COLLECTION.match(self.path)
                 if not match or int(match.group(1)) < 46:
-                    return self._send(404, [{"message": "The requested resource does not exist",
-                                             "errorCode": "NOT_FOUND"}])
+                    return self.send_json(404, [{"message": "The requested resource does not exist",
+                                                 "errorCode": "NOT_FOUND"}])
                 try:
                     body = json.loads(raw)
                 except ValueError:
-                    return self._send(400, [{"message": "Malformed JSON", "errorCode": "JSON_PARSER_ERROR"}])
+                    return self.send_json(400, [{"message": "Malformed JSON", "errorCode": "JSON_PARSER_ERROR"}])
                 time.sleep(hang)
-                return self._send(*fake.upsert(match.group(2), match.group(3), body))
+                return self.send_json(*fake.upsert(match.group(2), match.group(3), body))
 
         return Handler

@@ -13,12 +13,11 @@ than the client's timeout.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from core import standard_webhooks
+from tests.fake_http import JsonRequestHandler, LocalServer
 
 PATH = "/hooks/tessera"
 MAX_EVENTS = 100
@@ -43,7 +42,7 @@ class Received:
     status: int  # 0 until answered
 
 
-class WebhookReceiver:
+class WebhookReceiver(LocalServer):
     def __init__(self, *, secret: str):
         self.secret = secret
         self.events: dict[str, dict] = {}  # event id -> the event, first copy kept
@@ -53,23 +52,11 @@ class WebhookReceiver:
         self.out_of_order: list[str] = []
         self.requests: list[Received] = []
         self.trouble: list[Trouble] = []
-        self.lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__()
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{PATH}"
-
-    def start(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return f"{super().url}{PATH}"
 
     def fail(self, status: int, *, times: int = 1, after: int = 0, retry_after: str | None = None,
              record_first=False, headers: dict | None = None) -> None:
@@ -112,28 +99,13 @@ class WebhookReceiver:
     def _handler_class(self):
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(JsonRequestHandler):
             def _answer(self, status: int, body: dict, headers: dict | None = None) -> int:
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in (headers or {}).items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up waiting (a timeout test)
+                self.send_json(status, body, headers)
                 return status
 
             def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                raw = self.read_body()
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 received = Received(headers.get("webhook-id", ""), headers, raw, status=0)
                 with receiver.lock:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import jwt
+
+from tests.fake_http import JsonRequestHandler, LocalServer
 
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
@@ -27,7 +27,9 @@ MESSAGE_FIELDS = {"name", "data", "notification", "android", "webpush", "apns", 
                   "condition"}
 
 
-class FakeFcm:
+class FakeFcm(LocalServer):
+    poll_interval = 0.02
+
     def __init__(self, *, project_id: str, client_email: str, public_key_pem: str):
         self.project_id = project_id
         self.client_email = client_email
@@ -38,28 +40,11 @@ class FakeFcm:
         self.unregistered: set[str] = set()  # registration tokens FCM answers 404 UNREGISTERED for
         self.invalid: set[str] = set()  # registration tokens FCM answers 400 INVALID_ARGUMENT for
         self.fail_next: list[tuple[int, dict]] = []  # (status, headers) for the next sends, in order
-        self.lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__()
 
     @property
     def token_url(self) -> str:
         return f"{self.url}/token"
-
-    def start(self) -> FakeFcm:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def fail(self, status: int, *, retry_after: str | None = None, times: int = 1) -> None:
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
@@ -73,27 +58,14 @@ class FakeFcm:
     def _handler_class(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status: int, body: dict, headers: dict | None = None):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
+        class Handler(JsonRequestHandler):
+            content_type = "application/json; charset=UTF-8"
 
             def _error(self, status: int, message: str, details: list | None = None, headers: dict | None = None):
                 error = {"code": status, "message": message, "status": STATUS_NAMES.get(status, "UNKNOWN")}
                 if details is not None:
                     error["details"] = details
-                self._send(status, {"error": error}, headers)
+                self.send_json(status, {"error": error}, headers)
 
             def _bad_field(self, field: str, description: str):
                 self._error(400, description, [{"@type": BAD_REQUEST_TYPE,
@@ -103,8 +75,7 @@ class FakeFcm:
                 self._error(status, message, [{"@type": FCM_ERROR_TYPE, "errorCode": code}])
 
             def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
+                raw = self.read_body()
                 if self.path == "/token":
                     return self._token(raw)
                 prefix, suffix = f"/v1/projects/{fake.project_id}/", "messages:send"
@@ -154,29 +125,29 @@ class FakeFcm:
                 with fake.lock:
                     fake.sent.append({**message, "authorization": auth})
                     number = len(fake.sent)
-                return self._send(200, {"name": f"projects/{fake.project_id}/messages/0:{number}%fake"})
+                return self.send_json(200, {"name": f"projects/{fake.project_id}/messages/0:{number}%fake"})
 
             def _token(self, raw: bytes):
                 fake.token_requests += 1
                 form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
                 if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
-                    return self._send(400, {"error": "unsupported_grant_type"})
+                    return self.send_json(400, {"error": "unsupported_grant_type"})
                 try:
                     claims = jwt.decode(
                         form.get("assertion", ""), fake.public_key_pem, algorithms=["RS256"],
                         audience=fake.token_url, options={"require": ["iss", "aud", "iat", "exp", "scope"]},
                     )
                 except jwt.InvalidTokenError as exc:
-                    return self._send(400, {"error": "invalid_grant", "error_description": str(exc)})
+                    return self.send_json(400, {"error": "invalid_grant", "error_description": str(exc)})
                 if claims["iss"] != fake.client_email:
-                    return self._send(400, {"error": "invalid_grant", "error_description": "Invalid issuer"})
+                    return self.send_json(400, {"error": "invalid_grant", "error_description": "Invalid issuer"})
                 if claims["exp"] - claims["iat"] > 3600:
-                    return self._send(400, {"error": "invalid_grant", "error_description": "Invalid JWT lifetime"})
+                    return self.send_json(400, {"error": "invalid_grant", "error_description": "Invalid JWT lifetime"})
                 if FCM_SCOPE not in str(claims["scope"]).split():
-                    return self._send(400, {"error": "invalid_scope", "error_description": "missing FCM scope"})
+                    return self.send_json(400, {"error": "invalid_scope", "error_description": "missing FCM scope"})
                 token = "ya29.fcm-" + secrets.token_urlsafe(24)
                 with fake.lock:
                     fake.tokens.add(token)
-                return self._send(200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
+                return self.send_json(200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
 
         return Handler

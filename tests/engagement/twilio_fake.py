@@ -10,12 +10,11 @@ a STOP reply, 21614 for a landline), and injected 429 (with Retry-After) or 5xx 
 from __future__ import annotations
 
 import base64
-import json
 import re
 import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
+
+from tests.fake_http import JsonRequestHandler, LocalServer
 
 PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
@@ -36,30 +35,16 @@ def error_body(code: int, status: int, to: str = "") -> dict:
             "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
 
 
-class FakeTwilio:
+class FakeTwilio(LocalServer):
+    poll_interval = 0.05
+
     def __init__(self, *, account_sid: str, auth_token: str):
         self.account_sid, self.auth_token = account_sid, auth_token
         self.messages: list[dict] = []  # accepted Message resources
         self.requests: list[dict] = []  # every request: method, path, content type, form, authorization
         self.number_errors: dict[str, int] = {}  # To -> Twilio error code answered with 400
         self.fail_next: list[tuple[int, dict]] = []
-        self.lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeTwilio:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     def fail(self, status: int, *, retry_after: str | None = None, times: int = 1) -> None:
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
@@ -101,42 +86,27 @@ class FakeTwilio:
     def _handler_class(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status: int, body: dict, headers: dict | None = None):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonRequestHandler):
             def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                raw = self.read_body().decode()
                 content_type = self.headers.get("Content-Type", "")
                 form = {key: values[-1] for key, values in parse_qs(raw, keep_blank_values=True).items()}
                 with fake.lock:
                     fake.requests.append({"method": "POST", "path": self.path, "content_type": content_type,
                                           "form": form, "authorization": self.headers.get("Authorization", "")})
                 if not fake._authorized(self.headers.get("Authorization", "")):
-                    return self._send(401, error_body(20003, 401), {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+                    return self.send_json(401, error_body(20003, 401), {"WWW-Authenticate": 'Basic realm="Twilio API"'})
                 route = PATH.match(self.path)
                 if not route or route["sid"] != fake.account_sid:
-                    return self._send(404, error_body(20404, 404))
+                    return self.send_json(404, error_body(20404, 404))
                 if not content_type.startswith("application/x-www-form-urlencoded"):
-                    return self._send(400, error_body(21602, 400))
+                    return self.send_json(400, error_body(21602, 400))
                 with fake.lock:
                     failure = fake.fail_next.pop(0) if fake.fail_next else None
                     if failure is None:
-                        return self._send(*fake._create(form))
+                        return self.send_json(*fake._create(form))
                 status, headers = failure
                 code = 20429 if status == 429 else 20500
-                return self._send(status, error_body(code, status), headers)
+                return self.send_json(status, error_body(code, status), headers)
 
         return Handler

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote
 
 import jwt
+
+from tests.fake_http import JsonRequestHandler, LocalServer
 
 WALLET_SCOPE = "https://www.googleapis.com/auth/wallet_object.issuer"
 API_PREFIX = "/walletobjects/v1"
@@ -22,7 +22,7 @@ STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND
                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}
 
 
-class FakeGoogleWallet:
+class FakeGoogleWallet(LocalServer):
     def __init__(self, *, client_email: str, public_key_pem: str):
         self.client_email = client_email
         self.public_key_pem = public_key_pem
@@ -32,15 +32,7 @@ class FakeGoogleWallet:
         self.objects: dict[str, dict] = {}
         self.requests: list[tuple[str, str, tuple]] = []  # (method, path, client address)
         self.fail_next: list[tuple[int, dict]] = []  # (status, extra headers), consumed in order
-        self.lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__()
 
     @property
     def token_url(self) -> str:
@@ -49,14 +41,6 @@ class FakeGoogleWallet:
     @property
     def api_base_url(self) -> str:
         return f"{self.url}{API_PREFIX}"
-
-    def start(self) -> FakeGoogleWallet:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def fail(self, status: int, *, retry_after: str | None = None, times: int = 1) -> None:
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
@@ -67,32 +51,16 @@ class FakeGoogleWallet:
     def _handler_class(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status: int, body: dict, headers: dict | None = None):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
+        class Handler(JsonRequestHandler):
+            content_type = "application/json; charset=UTF-8"
+            _send = JsonRequestHandler.send_json  # the name tests/engagement/test_wallet_pass_channel.py extends with
 
             def _error(self, status: int, message: str, headers: dict | None = None):
                 body = {"error": {"code": status, "message": message, "status": STATUS_NAMES.get(status, "")}}
-                self._send(status, body, headers)
-
-            def _body(self) -> bytes:
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length) if length else b""
+                self.send_json(status, body, headers)
 
             def _dispatch(self):
-                raw = self._body()
+                raw = self.read_body()
                 with fake.lock:
                     fake.requests.append((self.command, self.path, self.client_address))
                 if self.path == "/token" and self.command == "POST":
@@ -120,23 +88,23 @@ class FakeGoogleWallet:
                 fake.token_requests += 1
                 form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
                 if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
-                    return self._send(400, {"error": "unsupported_grant_type"})
+                    return self.send_json(400, {"error": "unsupported_grant_type"})
                 try:
                     claims = jwt.decode(
                         form.get("assertion", ""), fake.public_key_pem, algorithms=["RS256"],
                         audience=fake.token_url, options={"require": ["iss", "aud", "iat", "exp", "scope"]},
                     )
                 except jwt.InvalidTokenError as exc:
-                    return self._send(400, {"error": "invalid_grant", "error_description": str(exc)})
+                    return self.send_json(400, {"error": "invalid_grant", "error_description": str(exc)})
                 if claims["iss"] != fake.client_email:
-                    return self._send(400, {"error": "invalid_grant", "error_description": "Invalid issuer"})
+                    return self.send_json(400, {"error": "invalid_grant", "error_description": "Invalid issuer"})
                 if claims["exp"] - claims["iat"] > 3600:
-                    return self._send(400, {"error": "invalid_grant", "error_description": "Invalid JWT lifetime"})
+                    return self.send_json(400, {"error": "invalid_grant", "error_description": "Invalid JWT lifetime"})
                 if WALLET_SCOPE not in str(claims["scope"]).split():
-                    return self._send(400, {"error": "invalid_scope", "error_description": "missing wallet scope"})
+                    return self.send_json(400, {"error": "invalid_scope", "error_description": "missing wallet scope"})
                 token = "ya29.fake-" + secrets.token_urlsafe(24)
                 fake.tokens.add(token)
-                return self._send(200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
+                return self.send_json(200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
 
             def _api(self, body):
                 rest = self.path[len(API_PREFIX) + 1:].split("?", 1)[0]
@@ -154,19 +122,19 @@ class FakeGoogleWallet:
                         if body["id"] in store:
                             return self._error(409, f"Resource with id {body['id']} already exists")
                         store[body["id"]] = dict(body)
-                        return self._send(200, store[body["id"]])
+                        return self.send_json(200, store[body["id"]])
                     if not resource_id:
                         return self._error(404, "no such endpoint")
                     if resource_id not in store:
                         return self._error(404, f"Resource {resource_id} not found")
                     if self.command == "GET":
-                        return self._send(200, store[resource_id])
+                        return self.send_json(200, store[resource_id])
                     if self.command == "PATCH":
                         if not isinstance(body, dict) or body.get("id", resource_id) != resource_id:
                             return self._error(400, "id in body does not match the path")
                         body = {k: v for k, v in body.items() if k != "notifyPreference"}  # ephemeral
                         store[resource_id].update(body)
-                        return self._send(200, store[resource_id])
+                        return self.send_json(200, store[resource_id])
                 return self._error(400, "unsupported method")
 
         return Handler

@@ -11,12 +11,11 @@ expanded; recording one does not touch the payment's modifiedTime (Clover's beha
 from __future__ import annotations
 
 import copy
-import json
 import operator
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fake_http import JsonRequestHandler, LocalServer
 
 EXPANDABLE = {
     "payments": {"refunds", "order", "tender"},
@@ -30,29 +29,15 @@ COMPARISONS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": oper
 PATH = re.compile(r"^/v3/merchants/(?P<mid>[^/]+)/(?P<collection>[a-z]+)(?:/(?P<id>[^/]+))?$")
 
 
-class FakeClover:
+class FakeClover(LocalServer):
+    poll_interval = 0.05
+
     def __init__(self, *, token: str):
         self.token = token
         self.data: dict[str, dict[str, dict[str, dict]]] = {}  # merchant id -> collection -> id -> object
         self.requests: list[tuple[str, str, dict]] = []  # (method, path, query)
         self.fail_next: list[tuple[int, dict]] = []
-        self.lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeClover:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     # -- state ----------------------------------------------------------------------------------------------
 
@@ -112,44 +97,29 @@ class FakeClover:
     def _handler_class(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status: int, body: dict, headers: dict | None = None):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonRequestHandler):
             def do_GET(self):
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query)
                 with fake.lock:
                     fake.requests.append((self.command, parts.path, query))
                 if self.headers.get("Authorization", "") != f"Bearer {fake.token}":
-                    return self._send(401, {"message": "401 Unauthorized"})
+                    return self.send_json(401, {"message": "401 Unauthorized"})
                 with fake.lock:
                     failure = fake.fail_next.pop(0) if fake.fail_next else None
                 if failure:
                     status, headers = failure
-                    return self._send(status, {"message": "injected failure"}, headers)
+                    return self.send_json(status, {"message": "injected failure"}, headers)
                 route = PATH.match(parts.path)
                 if not route or route["collection"] not in EXPANDABLE:
-                    return self._send(404, {"message": "Not Found"})
+                    return self.send_json(404, {"message": "Not Found"})
                 with fake.lock:
                     if route["id"] is None:
-                        return self._send(*fake._list(route["mid"], route["collection"], query))
+                        return self.send_json(*fake._list(route["mid"], route["collection"], query))
                     obj = fake.data.get(route["mid"], {}).get(route["collection"], {}).get(route["id"])
                     if obj is None:
-                        return self._send(404, {"message": "Not Found"})
-                    return self._send(200, fake._render(route["mid"], route["collection"], obj, _expand(query)))
+                        return self.send_json(404, {"message": "Not Found"})
+                    return self.send_json(200, fake._render(route["mid"], route["collection"], obj, _expand(query)))
 
         return Handler
 

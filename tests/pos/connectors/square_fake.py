@@ -8,11 +8,10 @@ id, all errors in Square's `{"errors": [{"category", "code", "detail"}]}` shape,
 """
 from __future__ import annotations
 
-import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
+
+from tests.fake_http import JsonRequestHandler, LocalServer
 
 ROUTES = {"customers": ("customers", "customer"), "payments": ("payments", "payment")}
 ERROR_CODES = {400: ("INVALID_REQUEST_ERROR", "INVALID_SQUARE_VERSION_FORMAT"),
@@ -23,30 +22,14 @@ _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PATH = re.compile(r"^/v2/(customers|payments)/([^/?]+)$")
 
 
-class FakeSquare:
+class FakeSquare(LocalServer):
     def __init__(self, *, access_token: str):
         self.access_token = access_token
         self.customers: dict[str, dict] = {}
         self.payments: dict[str, dict] = {}
         self.requests: list[tuple[str, str, dict]] = []  # (method, path, headers)
         self.fail_next: list[tuple[int, dict]] = []  # (status, extra headers), consumed in order
-        self.lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeSquare:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     def fail(self, status: int, *, retry_after: str | None = None, times: int = 1) -> None:
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
@@ -59,25 +42,10 @@ class FakeSquare:
     def _handler_class(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status: int, body: dict, headers: dict | None = None):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonRequestHandler):
             def _error(self, status: int, detail: str, headers: dict | None = None):
                 category, code = ERROR_CODES.get(status, ("API_ERROR", "INTERNAL_SERVER_ERROR"))
-                self._send(status, {"errors": [{"category": category, "code": code, "detail": detail}]}, headers)
+                self.send_json(status, {"errors": [{"category": category, "code": code, "detail": detail}]}, headers)
 
             def do_GET(self):
                 with fake.lock:
@@ -97,6 +65,6 @@ class FakeSquare:
                 found = getattr(fake, collection).get(unquote(match.group(2)))
                 if found is None:
                     return self._error(404, f"Could not find {wrapper} {unquote(match.group(2))}.")
-                return self._send(200, {wrapper: found})
+                return self.send_json(200, {wrapper: found})
 
         return Handler

@@ -8,13 +8,12 @@ Stripe's envelope `{"error": {"type", "code", "message"}}`: 401 for a wrong key,
 """
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fake_http import JsonRequestHandler, LocalServer
 
-class FakeStripe:
+
+class FakeStripe(LocalServer):
     def __init__(self, *, api_key: str):
         self.api_key = api_key
         self.charges: dict[str, dict] = {}
@@ -22,23 +21,7 @@ class FakeStripe:
         self.refunds: dict[str, dict] = {}
         self.requests: list[dict] = []  # {"method", "path", "query", "headers"}
         self.failures: list[tuple[int, dict]] = []
-        self.lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeStripe:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     def fail(self, status: int, *, times: int = 1, retry_after: str | None = None) -> None:
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
@@ -50,26 +33,12 @@ class FakeStripe:
     def _handler_class(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status: int, body: dict, headers: dict | None = None):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("Request-Id", "req_fake")
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
+        class Handler(JsonRequestHandler):
+            default_headers = {"Request-Id": "req_fake"}
 
             def _error(self, status: int, error_type: str, message: str, code: str | None = None, headers=None):
                 error = {"type": error_type, "message": message, **({"code": code} if code else {})}
-                self._send(status, {"error": error}, headers)
+                self.send_json(status, {"error": error}, headers)
 
             def do_GET(self):
                 url = urlsplit(self.path)
@@ -93,7 +62,7 @@ class FakeStripe:
                     if found is None:
                         return self._error(404, "invalid_request_error", f"No such {parts[1][:-1]}: '{parts[2]}'",
                                            code="resource_missing")
-                    return self._send(200, found)
+                    return self.send_json(200, found)
                 return self._error(404, "invalid_request_error", f"Unrecognized request URL (GET: {url.path}).")
 
             def _list_refunds(self, query: dict):
@@ -109,7 +78,7 @@ class FakeStripe:
                     ids = [r["id"] for r in matching]
                     matching = matching[ids.index(query["starting_after"]) + 1:]
                 page = matching[:limit]
-                return self._send(200, {"object": "list", "data": page, "has_more": len(matching) > limit,
-                                        "url": "/v1/refunds"})
+                return self.send_json(200, {"object": "list", "data": page, "has_more": len(matching) > limit,
+                                            "url": "/v1/refunds"})
 
         return Handler
