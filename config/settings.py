@@ -227,6 +227,8 @@ CELERY_BEAT_SCHEDULE = {
     "warn-expiring-points": {"task": "wallet.tasks.warn_expiring_points_task", "schedule": 3600.0},
     # Engagement: each planned message is decided and sent when its recipient's local time comes.
     "engagement-dispatch": {"task": "engagement.dispatch_due_messages", "schedule": 60.0},
+    # The offer line on wallet passes follows offers opening and closing.
+    "engagement-pass-offers": {"task": "engagement.refresh_pass_offer_lines", "schedule": 900.0},
 }
 
 # Engagement plugs into the core here (wallet/hooks.py): offers at the counter, welcome offers on

@@ -283,3 +283,15 @@ class PushDevice(models.Model):
 
     def __str__(self):
         return f"{self.get_platform_display()} device of {self.customer_id}"
+
+
+class PassOfferLine(models.Model):
+    """The offer line a card's wallet pass shows now, so the refresh job updates only passes whose best
+    offer changed (an offer's window opened or closed, it ended, a new one started)."""
+
+    card = models.OneToOneField("wallet.Card", on_delete=models.CASCADE, related_name="+")
+    line = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.card_id}: {self.line or '(none)'}"

@@ -81,13 +81,14 @@ def rank_offers(card_or_customer, *, now: dt.datetime | None = None, latitude: f
     return _rank(customer, list(cards), now=now, point=_point(customer, latitude, longitude))
 
 
-def pass_offer_line(card) -> str | None:
-    """The best offer for this card right now, as one line for its pass (TESSERA_PASS_OFFER_HOOK).
+def pass_offer_line(card, now: dt.datetime | None = None) -> str | None:
+    """The best offer for this card at `now`, as one line for its pass (TESSERA_PASS_OFFER_HOOK).
 
     Ranked without any location: a pass is the same wherever the phone is."""
     if not card.is_active:
         return None
-    ranked = _rank(card.wallet.customer, list(_active_cards().filter(pk=card.pk)), now=timezone.now(), point=None)
+    ranked = _rank(card.wallet.customer, list(_active_cards().filter(pk=card.pk)), now=now or timezone.now(),
+                   point=None)
     if not ranked:
         return None
     offer = ranked[0].offer

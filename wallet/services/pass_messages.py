@@ -28,3 +28,10 @@ def set_pass_message(card: Card, text: str) -> Card:
             schedule_pass_update(locked.pk)
     card.pass_message, card.pass_updated_at = locked.pass_message, locked.pass_updated_at
     return card
+
+
+def refresh_pass(card_id: int) -> None:
+    """Tell the wallets that something the pass shows changed outside the card row (its offer line)."""
+    with transaction.atomic():
+        Card.objects.filter(pk=card_id).update(pass_updated_at=timezone.now())
+        schedule_pass_update(card_id)
