@@ -110,7 +110,7 @@ class CardAdmin(MerchantScopedAdmin):
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
     list_display = ("id", "occurred_at", "card", "kind", "delta", "balance_after", "store", "source", "actor",
-                    "reason", "reverse_link")
+                    "reason", "offer_title", "reverse_link")
     list_filter = (
         ("store", admin.RelatedOnlyFieldListFilter),
         "kind",
@@ -120,7 +120,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     )
     extra_list_filters: list = []  # appended by integration apps (see module docstring)
     date_hierarchy = "occurred_at"
-    search_fields = ("card__number", "reason", "purchase__external_id")
+    search_fields = ("card__number", "reason", "purchase__external_id", "offer_title")
     list_select_related = ("card", "store", "actor")
     actions = ["export_csv"]
 
@@ -162,14 +162,14 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
         response["Content-Disposition"] = 'attachment; filename="ledger.csv"'
         writer = csv.writer(response)
         writer.writerow(["id", "occurred_at", "card", "kind", "delta", "balance_after", "store", "source", "actor",
-                         "reason", "purchase", "reverses"])
+                         "reason", "purchase", "reverses", "offer"])
         rows = queryset.select_related("card", "store", "actor", "purchase").order_by("id")
         for entry in rows.iterator(chunk_size=2000):
             writer.writerow([csv_safe(value) for value in (
                 entry.pk, entry.occurred_at.isoformat(), entry.card.number, entry.kind, entry.delta,
                 entry.balance_after, entry.store.name if entry.store else "", entry.source,
                 entry.actor.get_username() if entry.actor else "", entry.reason,
-                entry.purchase.external_id if entry.purchase else "", entry.reverses_id or "",
+                entry.purchase.external_id if entry.purchase else "", entry.reverses_id or "", entry.offer_title,
             )])
         return response
 

@@ -1,14 +1,17 @@
 """The ledger in the admin: adjusting points with a reason, reversing an entry, filtering and exporting."""
 import csv
+import datetime as dt
 import io
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from engagement.models import Offer
 from pos_integration.models import CounterAction
 from tests.admin.tenant_world import build_tenant
 from wallet.models import LedgerEntry
-from wallet.services import adjust_points
+from wallet.services import PurchaseRequest, adjust_points, record_purchase
 
 pytestmark = pytest.mark.django_db
 
@@ -119,3 +122,20 @@ def test_cashiers_cannot_adjust_even_by_url(client, alpha):
     client.force_login(cashier)
     response = client.get(reverse("admin:wallet_card_adjust", args=[alpha.cards[1].pk]))
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_the_ledger_names_the_offer_that_boosted_a_purchase_in_the_list_and_the_csv(client, alpha):
+    Offer.objects.create(merchant=alpha.merchant, title="ALPHA happy hour", kind=Offer.Kind.MULTIPLIER,
+                         multiplier=2, valid_from=timezone.now() - dt.timedelta(days=1))
+    record_purchase(alpha.cards[1], PurchaseRequest(external_id="happy-1", amount=1000, currency="EUR",
+                                                    store_id=alpha.store.pk), idempotency_key="happy-1")
+    entry = LedgerEntry.objects.get(purchase__external_id="happy-1")
+    client.force_login(alpha.owner)
+
+    listing = client.get(reverse("admin:wallet_ledgerentry_changelist"), {"q": "happy hour"})
+    exported = client.post(reverse("admin:wallet_ledgerentry_changelist"),
+                           {"action": "export_csv", "_selected_action": [entry.pk], "index": 0})
+
+    assert "ALPHA happy hour" in listing.content.decode()
+    [row] = csv.DictReader(io.StringIO(exported.content.decode()))
+    assert row["offer"] == "ALPHA happy hour" and row["delta"] == "20"
