@@ -36,8 +36,13 @@ test: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 
+# Every benchmark in one run against gunicorn + the local PostgreSQL and Redis, with the pgbench
+# floor; writes bench/results.json. Needs wrk and pgbench (Debian packages). BENCH_ARGS=--quick for a
+# short smoke run.
 bench: $(VENV)/.installed-test
-	$(PY) bench/ledger_bench.py
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
+		|| { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 clean-dev:
 	rm -rf var/tessera.sqlite3* var/celery-broker.sqlite3*

@@ -22,6 +22,8 @@ It DROPS and recreates the database named by --database-url (default tessera_ben
 PostgreSQL; the name must contain "bench") and migrates it.
 """
 import argparse
+import contextlib
+import json
 import os
 import signal
 import statistics
@@ -68,7 +70,7 @@ def seed_cards(count: int):
 # -- part 1 ----------------------------------------------------------------------------------------
 
 
-def throughput(options) -> None:
+def throughput(options, rows: list | None = None) -> None:
     import datetime as dt
 
     from django.utils import timezone
@@ -105,6 +107,11 @@ def throughput(options) -> None:
                     break
             elapsed = time.perf_counter() - started
             assert len(crm.receipts) == options.events and set(crm.receipts.values()) == {1}, "lost or doubled"
+            if rows is not None:
+                rows.append({"batch_size": size, "events": options.events, "seconds": round(elapsed, 3),
+                             "events_per_s": round(options.events / elapsed, 1), "fan_out_s": round(fanned, 3),
+                             "ms_per_batch_p50": round(statistics.median(calls) * 1000, 2),
+                             "requests": len(crm.batches), "crm_latency_s": options.crm_latency})
             print(f"  batch {size:>3}: {options.events / elapsed:7.0f} events/s ({elapsed:.1f} s, fan-out "
                   f"{fanned:.2f} s), {statistics.median(calls) * 1000:.1f} ms per batch (p50), "
                   f"{len(crm.batches)} requests")
@@ -242,6 +249,7 @@ def main():
     parser.add_argument("--crm-latency", type=float, default=0.0, help="seconds the fake CRM takes per batch")
     parser.add_argument("--deliverer", choices=["loop", "celery"], default="loop",
                         help="part 2: a drain loop process, or a Celery worker fed on commit (CELERY_BROKER_URL)")
+    parser.add_argument("--json", action="store_true", help="print the throughput rows as JSON only (text to stderr)")
     parser.add_argument("--drain-loop", metavar="CONNECTION_ID", help=argparse.SUPPRESS)
     options = parser.parse_args()
 
@@ -267,11 +275,15 @@ def main():
         settings.TESSERA_OUTBOX_LISTENERS = []  # the drain loop ships the events: no on-commit tasks
     from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
-    if options.part in ("all", "throughput"):
-        throughput(options)
-    if options.part in ("all", "lag"):
-        lag(options)
+    rows = []
+    with contextlib.redirect_stdout(sys.stderr) if options.json else contextlib.nullcontext():
+        call_command("migrate", verbosity=0)
+        if options.part in ("all", "throughput"):
+            throughput(options, rows)
+        if options.part in ("all", "lag"):
+            lag(options)
+    if options.json:
+        print(json.dumps({"throughput": rows}))
 
 
 if __name__ == "__main__":

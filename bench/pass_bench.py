@@ -7,6 +7,8 @@ Runs against a scratch in-memory SQLite database (nothing is written to the deve
 Single-threaded, one process; verification includes its database reads (key and card).
 """
 import argparse
+import contextlib
+import json
 import os
 import sys
 import time
@@ -40,8 +42,16 @@ def rate(function, seconds: float) -> tuple[float, int]:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
+    parser.add_argument("--json", action="store_true", help="print the rates as JSON only (the table to stderr)")
     options = parser.parse_args()
+    rates = {}
+    with contextlib.redirect_stdout(sys.stderr) if options.json else contextlib.nullcontext():
+        measure(options, rates)
+    if options.json:
+        print(json.dumps({"per_second": rates, "seconds": options.seconds}))
 
+
+def measure(options, rates: dict) -> None:
     call_command("migrate", verbosity=0)
     world = build_world()
     card, merchant = world.card, world.merchant
@@ -63,6 +73,7 @@ def main():
     print(f"{'operation':<30} {'per second':>12} {'ms each':>9} {'runs':>7}")
     for name, function in cases:
         per_second, runs = rate(function, options.seconds)
+        rates[name] = round(per_second, 1)
         print(f"{name:<30} {per_second:>12,.0f} {1000 / per_second:>9.3f} {runs:>7}")
 
 

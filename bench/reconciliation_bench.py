@@ -23,8 +23,10 @@ read: (merchant, occurred_at) INCLUDE (kind, delta, purchase, store) for the per
 (merchant, card) INCLUDE (delta) for the balance check.
 """
 import argparse
+import contextlib
 import datetime as dt
 import io
+import json
 import os
 import statistics
 import sys
@@ -154,12 +156,13 @@ def make_entries(merchant, count: int, now: dt.datetime, validity_days: int | No
             )
             INSERT INTO {LedgerEntry._meta.db_table}
                 (merchant_id, card_id, kind, delta, balance_after, store_id, purchase_id, reason, source,
-                 occurred_at, created_at, expires_at)
+                 occurred_at, created_at, expires_at, offer_title)
             SELECT %(merchant)s, card_id, kind, delta,
                    SUM(delta) OVER (PARTITION BY card_id ORDER BY at, i), store_id, purchase_id, reason, 'system',
                    at, %(now)s,
                    CASE WHEN %(validity)s::int IS NOT NULL AND delta > 0 AND kind IN ('welcome', 'earn', 'adjust')
-                        THEN date_trunc('day', at) + make_interval(days => %(validity)s::int + 1) END
+                        THEN date_trunc('day', at) + make_interval(days => %(validity)s::int + 1) END,
+                   ''
             FROM shaped ORDER BY at, i
             """,
             {"cards": card_count, "purchases": purchase_count, "count": count, "now": now, "days": HISTORY_DAYS,
@@ -336,8 +339,15 @@ def main():
     parser.add_argument("--noise-entries", type=int, default=250_000, help="entries of a second merchant")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--reuse", action="store_true", help="keep the database and the data of an earlier run")
+    parser.add_argument("--json", action="store_true", help="print the timings as JSON only (the text to stderr)")
     options = parser.parse_args()
+    with contextlib.redirect_stdout(sys.stderr) if options.json else contextlib.nullcontext():
+        summary = measure(options)
+    if options.json:
+        print(json.dumps(summary))
 
+
+def measure(options) -> dict:
     if not options.reuse:
         recreate_database(options.database_url)
     os.environ["DATABASE_URL"] = options.database_url
@@ -380,6 +390,8 @@ def main():
     slowest = max(r["median_s"] for r in results if "build_reconciliation" in r["case"])
     verdict = "within" if slowest < TARGET_SECONDS else "OVER"
     print(f"\nslowest build_reconciliation median: {slowest:.3f} s ({verdict} the {TARGET_SECONDS:.0f} s target)")
+    return {"entries": entries, "cards": cards, "purchases": purchases, "other_entries": others, "seeding": how,
+            "runs": options.runs, "cases": results, "slowest_build_reconciliation_s": slowest}
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ class LedgerEntry(models.Model):
     # The promotion that shaped an earn entry (an engagement offer's multiplier or bonus). A plain id and
     # its title at the time, not a foreign key: the core does not depend on the engagement app.
     offer_id = models.PositiveBigIntegerField(null=True, blank=True)
-    offer_title = models.CharField(max_length=120, blank=True)
+    offer_title = models.CharField(max_length=120, blank=True, db_default="")
     reason = models.CharField(max_length=255, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
