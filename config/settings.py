@@ -96,11 +96,31 @@ TEMPLATES = [
 # Database: PostgreSQL when DATABASE_URL says so, else an embedded SQLite file.
 _database_url = env_str("DATABASE_URL")
 if _database_url:
+    # Connections are kept (DATABASE_CONN_MAX_AGE seconds) so a request does not pay a connect. The
+    # health check ("SELECT 1" before a kept connection's first query in a request) costs a round trip
+    # per request; without it a connection the server dropped fails one request, then is replaced.
     DATABASES = {
         "default": dj_database_url.parse(
-            _database_url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60), conn_health_checks=True
+            _database_url,
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+            conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
         )
     }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # DATABASE_POOL=N: a psycopg pool of up to N connections per process (Django 5.1+), for
+        # threaded servers; it replaces kept connections (CONN_MAX_AGE must then be 0).
+        if env_int("DATABASE_POOL", 0) > 0:
+            DATABASES["default"]["CONN_MAX_AGE"] = 0
+            DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+                "min_size": 1, "max_size": env_int("DATABASE_POOL", 0), "timeout": 10,
+            }
+        # DATABASE_PREPARE_THRESHOLD=N: psycopg prepares a statement on the server after N uses on a
+        # connection (off by default, as in Django: a server-side pooler like PgBouncer in transaction
+        # mode cannot keep prepared statements).
+        if env_int("DATABASE_PREPARE_THRESHOLD", 0) > 0:
+            DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = env_int(
+                "DATABASE_PREPARE_THRESHOLD", 0
+            )
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

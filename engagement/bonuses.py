@@ -6,8 +6,10 @@ offers never stack. A tie goes to the offer that ends first (it is the one about
 the older offer. The earn entry then names the offer (offer_id, offer_title), and a refund reverses
 what the purchase earned with it, pro rata, like any other earning.
 
-Runs inside the purchase's transaction with the card locked, so it reads little: the store, the
-current offers with their stores (two queries), and one audience check per offer that has an audience.
+Runs inside the purchase's transaction with the card locked, so it reads little: the current offers
+(one query, and one more for their stores when there are any), and one audience check per offer that
+has an audience. The purchase service passes the store it has already read and checked; called
+without one, the hook reads it itself.
 """
 import datetime as dt
 from decimal import Decimal
@@ -20,14 +22,16 @@ from wallet.hooks import EarningBonus
 
 EARNING_KINDS = (Offer.Kind.MULTIPLIER, Offer.Kind.BONUS_POINTS)
 _NO_END = dt.datetime.max.replace(tzinfo=dt.UTC)
+_READ_IT = object()  # no store passed: read the request's store here
 
 
-def earning_bonus(card, request, occurred_at: dt.datetime) -> EarningBonus | None:
-    store = None
-    if request.store_id is not None:
-        store = Store.objects.filter(pk=request.store_id, merchant_id=card.merchant_id).first()
-        if store is None:
-            return None  # not this merchant's store: the purchase itself is refused
+def earning_bonus(card, request, occurred_at: dt.datetime, *, store=_READ_IT) -> EarningBonus | None:
+    if store is _READ_IT:
+        store = None
+        if request.store_id is not None:
+            store = Store.objects.filter(pk=request.store_id, merchant_id=card.merchant_id).first()
+            if store is None:
+                return None  # not this merchant's store: the purchase itself is refused
     offers = valid_offers(card, now=occurred_at, store=store, kinds=EARNING_KINDS)
     if not offers:
         return None

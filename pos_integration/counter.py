@@ -7,6 +7,8 @@ nothing about other merchants' customers.
 """
 from dataclasses import dataclass
 
+from django.db.models import QuerySet
+
 from core.errors import NotFound, ValidationFailed
 from pos_integration.models import PosDevice
 from wallet import rules
@@ -32,12 +34,21 @@ class Identified:
 _NOT_OURS = {tokens.WRONG_MERCHANT, tokens.UNKNOWN_CARD, tokens.UNKNOWN_KEY}
 
 
-def identify(device: PosDevice, code: str, *, at=None) -> Identified:
-    """`at`: judge a token's time window at this moment (an offline sale's original time), not now."""
+def summary_cards() -> QuerySet[Card]:
+    """Cards with what a card summary shows (tier, program, the customer's first name) in one query."""
+    return Card.objects.select_related("tier", "program", "wallet__customer__user")
+
+
+def identify(device: PosDevice, code: str, *, at=None, cards: QuerySet[Card] | None = None) -> Identified:
+    """`at`: judge a token's time window at this moment (an offline sale's original time), not now.
+    `cards`: the Card queryset to load the card from; by default with what a summary shows. A write
+    that locks and re-reads the card anyway (a purchase) passes `Card.objects.all()`: joining the
+    customer's user, tier and program only to drop them costs more than the rest of the lookup."""
     code = (code or "").strip()
     if not code or len(code) > 200:
         raise ValidationFailed("Scan or type a card number, coupon or pass code.", fields={"code": ["Required."]})
-    cards = Card.objects.select_related("tier", "program", "wallet__customer__user")
+    if cards is None:
+        cards = summary_cards()
     if code.isdigit():
         card = cards.filter(number=code, merchant_id=device.merchant_id).first() if rules.is_valid_card_number(
             code

@@ -1,7 +1,9 @@
 """Where apps above the core plug into it, named in settings so the core never imports them.
 
-- TESSERA_EARNING_BONUS_HOOK: `hook(card, request, occurred_at) -> EarningBonus | None`, called inside
-  the purchase's transaction with the card locked: the promotion (an engagement offer) that applies.
+- TESSERA_EARNING_BONUS_HOOK: `hook(card, request, occurred_at, *, store) -> EarningBonus | None`, called
+  inside the purchase's transaction with the card locked: the promotion (an engagement offer) that
+  applies. `store` is the sale's Store, already read and checked to be the card merchant's (None for a
+  sale with no store), so the hook need not read it again.
 - TESSERA_ENROLMENT_HOOKS: `hook(card, occurred_at)` for each new card, inside the enrolment's
   transaction (a welcome offer's message is written with the card or not at all).
 - TESSERA_PASS_OFFER_HOOK: `hook(card) -> str | None`, the offer line shown on the card's pass.
@@ -26,9 +28,9 @@ class EarningBonus:
     bonus_points: int = 0
 
 
-def earning_bonus(card, request, occurred_at: dt.datetime) -> EarningBonus | None:
+def earning_bonus(card, request, occurred_at: dt.datetime, *, store) -> EarningBonus | None:
     path = getattr(settings, "TESSERA_EARNING_BONUS_HOOK", None)
-    return import_string(path)(card, request, occurred_at) if path else None
+    return import_string(path)(card, request, occurred_at, store=store) if path else None
 
 
 def card_enrolled(card, occurred_at: dt.datetime) -> None:

@@ -30,7 +30,7 @@ def lock_card(card_id: int) -> Card:
         raise RuntimeError("lock_card must run inside transaction.atomic()")
     return (
         Card.objects.select_for_update(of=("self",))
-        .select_related("program", "merchant", "wallet")
+        .select_related("program", "merchant", "wallet", "tier")
         .get(pk=card_id)
     )
 

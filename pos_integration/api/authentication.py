@@ -1,4 +1,11 @@
-"""Device authentication for the POS API: `Authorization: Device <key>`."""
+"""Device authentication for the POS API: `Authorization: Device <key>`.
+
+The device row is read on every request (so a revoked or rotated key is refused at once, whichever
+process or server revoked it); its `last_used_at` is written at most once a minute per device, not on
+every request: it says whether a till is still in use, and a write per scan cost a statement.
+"""
+import datetime as dt
+
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
@@ -8,6 +15,7 @@ from pos_integration.models import PosDevice
 from pos_integration.services import authenticate_device
 
 SCHEME = "Device"
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
 class DevicePrincipal:
@@ -30,11 +38,18 @@ class DeviceKeyAuthentication(authentication.BaseAuthentication):
         device = authenticate_device(key.strip())
         if device is None:  # unknown, wrong or revoked: one answer for all
             raise exceptions.AuthenticationFailed("Invalid or revoked device key.")
-        PosDevice.objects.filter(pk=device.pk).update(last_used_at=timezone.now())
+        _note_use(device)
         return DevicePrincipal(device), device
 
     def authenticate_header(self, request):
         return SCHEME
+
+
+def _note_use(device: PosDevice) -> None:
+    now = timezone.now()
+    if device.last_used_at is None or now - device.last_used_at >= LAST_USED_RESOLUTION:
+        PosDevice.objects.filter(pk=device.pk).update(last_used_at=now)
+        device.last_used_at = now
 
 
 class IsDevice(BasePermission):

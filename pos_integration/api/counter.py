@@ -9,6 +9,7 @@ from pos_integration.api.base import TAGS, CounterView, write_parameters
 from pos_integration.counter import Identified, identify
 from pos_integration.counter_actions import earn
 from wallet.api.serializers import idempotency_key_from
+from wallet.models import Card
 from wallet.services import PurchaseRequest
 
 
@@ -60,7 +61,12 @@ class PurchaseResponseSerializer(serializers.Serializer):
     balance = serializers.IntegerField()
 
 
+_DATETIME = serializers.DateTimeField()
+
+
 def _summary(identified: Identified) -> dict:
+    """The scan's answer, built as ScanResponseSerializer would render it (the schema still names the
+    serializer) but without walking it: every value is already the JSON type the schema says."""
     card = identified.card
     rewards = card.program.rewards.filter(is_active=True, points_cost__lte=max(card.balance, 0)).exclude(stock=0)
     coupon = identified.coupon
@@ -78,7 +84,7 @@ def _summary(identified: Identified) -> dict:
         },
         "coupon": None if coupon is None else {
             "code": coupon.coupon_code, "reward": coupon.reward.name, "status": coupon.status,
-            "expires_at": coupon.expires_at,
+            "expires_at": _DATETIME.to_representation(coupon.expires_at),
         },
     }
 
@@ -88,7 +94,7 @@ class ScanView(CounterView):
                    responses=ScanResponseSerializer, tags=TAGS)
     def post(self, request):
         identified = identify(self.device(request), self.body(ScanRequestSerializer, request)["code"])
-        return Response(ScanResponseSerializer(_summary(identified)).data)
+        return Response(_summary(identified))
 
 
 class PurchaseView(CounterView):
@@ -104,7 +110,7 @@ class PurchaseView(CounterView):
         key = idempotency_key_from(request, required=True)
         data = self.body(PurchaseRequestSerializer, request)
         cashier = self.cashier(request, required=False)
-        identified = identify(device, data["code"])
+        identified = identify(device, data["code"], cards=Card.objects.all())
         result = earn(
             device, cashier, identified,
             PurchaseRequest(external_id=data["external_id"], amount=data["amount"], currency=data["currency"],

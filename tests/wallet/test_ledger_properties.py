@@ -14,7 +14,7 @@ from hypothesis.extra.django import TestCase
 from merchants.models import Program, Reward
 from tests.factories import build_world, make_customer
 from tests.wallet.helpers import buy
-from wallet.errors import InsufficientPoints, RedemptionNotCancellable, RefundExceedsPurchase
+from wallet.errors import InsufficientPoints, RedemptionNotCancellable, RefundExceedsPurchase, RewardUnavailable
 from wallet.ledger import cards_out_of_balance
 from wallet.models import Card, LedgerEntry, Purchase, Redemption
 from wallet.services import adjust_points, cancel_redemption, enroll, expire_points, redeem_reward, refund_purchase
@@ -60,8 +60,8 @@ class LedgerPropertyTests(TestCase):
             elif kind == "redeem":
                 call = lambda reward=rewards[step[1]], key=key, at=now: redeem_reward(  # noqa: E731
                     card, reward, idempotency_key=key, occurred_at=at
-                )
-                last = self._attempt(call, InsufficientPoints, last)
+                )  # refused when the card cannot afford it or the reward (the mug) is sold out
+                last = self._attempt(call, (InsufficientPoints, RewardUnavailable), last)
             elif kind == "refund":
                 purchases = list(Purchase.objects.filter(card=card).order_by("pk"))
                 if purchases:

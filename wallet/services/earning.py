@@ -60,17 +60,18 @@ def record_purchase(
             raise InvalidRequest(
                 f"This merchant takes {locked.merchant.currency}.", fields={"currency": ["Currency mismatch."]}
             )
-        if request.store_id is not None and not Store.objects.filter(
-            pk=request.store_id, merchant_id=locked.merchant_id
-        ).exists():
-            raise InvalidRequest("Unknown store.", fields={"store_id": ["Not a store of this merchant."]})
+        store = None
+        if request.store_id is not None:
+            store = Store.objects.filter(pk=request.store_id, merchant_id=locked.merchant_id).first()
+            if store is None:
+                raise InvalidRequest("Unknown store.", fields={"store_id": ["Not a store of this merchant."]})
         earlier = Purchase.objects.filter(merchant_id=locked.merchant_id, external_id=request.external_id).first()
         if earlier is not None:
             return _result_of_earlier_purchase(locked, earlier, request)
         paused = earning_paused_reason(locked.merchant)
         if paused:
             raise EarningPaused(paused)
-        return _earn(locked, request, occurred_at, source, actor)
+        return _earn(locked, request, occurred_at, source, actor, store)
 
     try:
         result, replayed = run_idempotent(
@@ -94,9 +95,9 @@ def _validate(request: PurchaseRequest) -> None:
         raise InvalidRequest("items must be a list of at most 500 lines.", fields={"items": ["Invalid."]})
 
 
-def _earn(card: Card, request: PurchaseRequest, occurred_at, source, actor) -> dict:
+def _earn(card: Card, request: PurchaseRequest, occurred_at, source, actor, store) -> dict:
     program = card.program
-    bonus = earning_bonus(card, request, occurred_at)
+    bonus = earning_bonus(card, request, occurred_at, store=store)
     multiplier = (card.tier.multiplier if card.tier else 1) * (bonus.multiplier if bonus else 1)
     points = rules.points_for_amount(
         request.amount, request.currency, program.points_per_currency_unit, multiplier, program.rounding
