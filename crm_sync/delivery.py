@@ -123,7 +123,16 @@ def _record(connection: CrmConnection, batch: list[CrmDelivery], results: list[P
             )
             retrying += 1
         last_error = last_error or (result.error if not result.ok else "")
-    CrmDelivery.objects.bulk_update(batch, ["status", "attempts", "next_attempt_at", "last_error", "delivered_at"])
+    # The usual batch is all delivered: one plain UPDATE for those rows. Only the failures need a row-by-row
+    # bulk_update (a CASE per field and row), which cost three quarters of a batch's time when used for all.
+    done = [d.pk for d in batch if d.status == CrmDelivery.Status.DELIVERED]
+    if done:
+        CrmDelivery.objects.filter(pk__in=done).update(
+            status=CrmDelivery.Status.DELIVERED, delivered_at=now, last_error="", attempts=F("attempts") + 1
+        )
+    failed = [d for d in batch if d.status != CrmDelivery.Status.DELIVERED]
+    if failed:
+        CrmDelivery.objects.bulk_update(failed, ["status", "attempts", "next_attempt_at", "last_error", "delivered_at"])
     update = {"last_error": last_error[:2000]} if last_error else {"last_error": "", "last_success_at": now}
     if delivered and last_error:
         update["last_success_at"] = now

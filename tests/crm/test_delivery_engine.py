@@ -181,6 +181,11 @@ def test_a_crm_failing_with_500_then_recovering_gets_every_event_once_in_order(c
         assert crm.arrivals_of(customer_id) == [str(i) for i in event_ids(world.merchant, customer_id=customer_id)]
         assert crm.state()["contacts"][str(customer_id)]["card"]["balance"] == card.balance
     assert len(crm.batch_requests()) > 3  # three refusals, then the batches that went through
+    # What each row says afterwards: the tries it took (all four for the first batch's events, one
+    # for the rest), when it arrived, and no error left over from the refusals.
+    rows = CrmDelivery.objects.filter(connection=connection)
+    assert not rows.filter(delivered_at__isnull=True).exists() and not rows.exclude(last_error="").exists()
+    assert set(rows.values_list("attempts", flat=True)) <= {1, 4} and rows.filter(attempts=4).exists()
 
 
 def _http_date_in(seconds: int, now: dt.datetime) -> str:
