@@ -12,6 +12,7 @@ from engagement.campaigns import schedule_campaign
 from engagement.channels.base import SendFailed
 from engagement.dispatch import dispatch_due
 from engagement.models import Message, SendLog
+from tests.concurrency import run_together
 from tests.engagement.conftest import ALL_CHANNELS, Shop, join, make_campaign, make_member, utc
 
 BEFORE = utc(2026, 12, 1)
@@ -107,20 +108,6 @@ def test_a_failed_send_uses_no_slot_and_other_merchants_have_their_own_cap(shop,
 
     assert decisions(customer) == [("by email", "email", "sent"), ("sms only", "sms", "provider_error"),
                                    ("the bakery", "email", "sent")]
-
-
-def run_together(count, action):
-    barrier = threading.Barrier(count)
-
-    def worker(index):
-        try:
-            barrier.wait(timeout=30)
-            return action(index)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(worker, range(count)))
 
 
 @pytest.mark.postgres

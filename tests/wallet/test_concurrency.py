@@ -4,13 +4,11 @@ Real threads, each with its own database connection, released together by a barr
 requests truly overlap; TransactionTestCase semantics (django_db(transaction=True)) so every
 thread commits for real instead of hiding inside one test transaction.
 """
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
+from tests.concurrency import run_together
 from tests.factories import build_world
 from tests.wallet.helpers import buy, ledger_sum
 from wallet.errors import InsufficientPoints
@@ -20,21 +18,6 @@ from wallet.services import redeem_reward, refund_purchase
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 THREADS = 40
-
-
-def run_together(count, action):
-    """Run action(i) for i in range(count) in `count` threads released at the same instant."""
-    barrier = threading.Barrier(count)
-
-    def worker(index):
-        try:
-            barrier.wait(timeout=30)
-            return action(index)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(worker, range(count)))
 
 
 def test_forty_threads_redeeming_a_reward_the_card_can_afford_three_times():
