@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 import secrets
-from urllib.parse import parse_qs
-
-import jwt
 
 from tests.fake_http import JsonRequestHandler, LocalServer
+from tests.google_oauth_fake import jwt_grant_error
 
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
@@ -129,22 +127,10 @@ class FakeFcm(LocalServer):
 
             def _token(self, raw: bytes):
                 fake.token_requests += 1
-                form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-                if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
-                    return self.send_json(400, {"error": "unsupported_grant_type"})
-                try:
-                    claims = jwt.decode(
-                        form.get("assertion", ""), fake.public_key_pem, algorithms=["RS256"],
-                        audience=fake.token_url, options={"require": ["iss", "aud", "iat", "exp", "scope"]},
-                    )
-                except jwt.InvalidTokenError as exc:
-                    return self.send_json(400, {"error": "invalid_grant", "error_description": str(exc)})
-                if claims["iss"] != fake.client_email:
-                    return self.send_json(400, {"error": "invalid_grant", "error_description": "Invalid issuer"})
-                if claims["exp"] - claims["iat"] > 3600:
-                    return self.send_json(400, {"error": "invalid_grant", "error_description": "Invalid JWT lifetime"})
-                if FCM_SCOPE not in str(claims["scope"]).split():
-                    return self.send_json(400, {"error": "invalid_scope", "error_description": "missing FCM scope"})
+                error = jwt_grant_error(raw, public_key_pem=fake.public_key_pem, token_url=fake.token_url,
+                                        client_email=fake.client_email, scope=FCM_SCOPE)
+                if error:
+                    return self.send_json(400, error)
                 token = "ya29.fcm-" + secrets.token_urlsafe(24)
                 with fake.lock:
                     fake.tokens.add(token)
