@@ -153,3 +153,16 @@ class SuperuserOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
+
+
+class SuperuserReadOnlyAdmin(SuperuserOnlyAdmin):
+    """Platform records superusers may look at but nobody edits by hand (a vendor's event log, devices)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

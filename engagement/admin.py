@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from core.admin_base import MerchantScopedAdmin, ReadOnlyAdmin, SuperuserOnlyAdmin
+from core.admin_base import MerchantScopedAdmin, ReadOnlyAdmin, SuperuserReadOnlyAdmin
 from core.errors import TesseraError
 from core.tenancy import OWNER
 from engagement.audiences import audience_size
@@ -303,7 +303,7 @@ class MerchantEngagementAdmin(EngagementAdmin):
 
 
 @admin.register(PushDevice)
-class PushDeviceAdmin(SuperuserOnlyAdmin):
+class PushDeviceAdmin(SuperuserReadOnlyAdmin):
     """Platform support only, read-only; the token itself is never shown."""
 
     list_display = ("customer", "platform", "token_end", "is_active", "last_registered_at")
@@ -314,12 +314,3 @@ class PushDeviceAdmin(SuperuserOnlyAdmin):
     @admin.display(description="Token")
     def token_end(self, obj):
         return f"…{obj.token[-6:]}" if obj.token else ""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -3,25 +3,12 @@ an owner or manager sees their merchant's subscription, read-only: Stripe's webh
 and a hand edit would only be overwritten, or worse, pause or unpause earning without a payment."""
 from django.contrib import admin
 
-from core.admin_base import ReadOnlyAdmin, SuperuserOnlyAdmin
+from core.admin_base import ReadOnlyAdmin, SuperuserOnlyAdmin, SuperuserReadOnlyAdmin
 from merchants.models import BillingPlan, MerchantSubscription, StripeEvent
 
 
-class SuperuserOnlyChanges(SuperuserOnlyAdmin):
-    """Superusers only, for changes too: never Django's per-model permission tables."""
-
-    def has_add_permission(self, request):
-        return request.user.is_superuser
-
-    def has_change_permission(self, request, obj=None):
-        return request.user.is_superuser
-
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser
-
-
 @admin.register(BillingPlan)
-class BillingPlanAdmin(SuperuserOnlyChanges):
+class BillingPlanAdmin(SuperuserOnlyAdmin):
     list_display = ("name", "stripe_price_id", "amount", "currency", "interval", "is_active")
     list_filter = ("is_active", "interval")
     search_fields = ("name", "stripe_price_id")
@@ -41,17 +28,8 @@ class MerchantSubscriptionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(SuperuserOnlyChanges):
+class StripeEventAdmin(SuperuserReadOnlyAdmin):
     list_display = ("event_id", "event_type", "merchant", "outcome", "created", "received_at")
     list_filter = ("event_type",)
     search_fields = ("event_id", "outcome", "merchant__name")
     list_select_related = ("merchant",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
