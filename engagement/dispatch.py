@@ -166,8 +166,7 @@ def _decide_next(moment: dt.datetime, run: _Run) -> _Decision | None:
         customer = (Customer.objects.select_related("user").select_for_update(of=("self",))
                     .get(pk=message.customer_id))
         decision = _Decision(message.pk, message.campaign_id, customer)
-        zone = zoneinfo.ZoneInfo(customer.time_zone)
-        local_time = moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+        local_time = _local_time(customer, moment)
         channels = _channels(message)
 
         stop = _message_stop(message, customer, moment)
@@ -232,7 +231,7 @@ def _retry_next(moment: dt.datetime, run: "_Run") -> _Decision | None:
         if reason is None and not already_counted and cap.reached():
             reason, detail = Reason.FREQUENCY_CAP, cap.detail
         log.decided_at, log.retry_at = moment, None
-        log.local_time = moment.astimezone(zoneinfo.ZoneInfo(customer.time_zone)).strftime("%Y-%m-%d %H:%M %Z")
+        log.local_time = _local_time(customer, moment)
         if reason is not None:
             log.decision, log.reason, log.detail = Decision.SKIPPED, reason, detail
             log.save(update_fields=["decision", "reason", "detail", "decided_at", "retry_at", "local_time"])
@@ -241,6 +240,11 @@ def _retry_next(moment: dt.datetime, run: "_Run") -> _Decision | None:
         log.save(update_fields=["decision", "reason", "detail", "attempts", "decided_at", "retry_at", "local_time"])
         decision.sends.append(_Send(log.pk, sender, _outgoing(message, customer, log.channel, run), log.attempts))
         return decision
+
+
+def _local_time(customer: Customer, moment: dt.datetime) -> str:
+    """The recipient's wall clock at `moment`, as the send log shows it: "2026-12-07 10:00 HST"."""
+    return moment.astimezone(zoneinfo.ZoneInfo(customer.time_zone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _channels(message: Message) -> list[str]:

@@ -8,6 +8,9 @@ import datetime as dt
 import pytest
 
 from engagement.models import Campaign, MerchantEngagement, Offer
+
+# The customer API's clients (a signed-in customer, and another one), for the engagement API tests.
+from tests.api.conftest import customer_client, other_customer, other_customer_client  # noqa: F401
 from tests.engagement.recording_channel import CHANNEL_PATHS, OUTBOX
 from tests.factories import make_card, make_customer, make_merchant, make_program, make_store
 from wallet.services.preferences import set_channel_consent

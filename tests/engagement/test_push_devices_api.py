@@ -14,21 +14,6 @@ ANDROID = "dQw4w9WgXcQ:APA91bH" + "x" * 140
 IPHONE = "ab" * 32
 
 
-@pytest.fixture
-def customer_client(world):
-    return client_for(world.customer.user)
-
-
-@pytest.fixture
-def other_customer(db):
-    return make_customer()
-
-
-@pytest.fixture
-def other_customer_client(other_customer):
-    return client_for(other_customer.user)
-
-
 def rows():
     return list(PushDevice.objects.order_by("pk").values_list("customer_id", "platform", "token", "is_active"))
 
