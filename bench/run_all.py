@@ -62,7 +62,7 @@ def parse_options():
     parser.add_argument("--cards", type=int, help="customers with a card (default 30000, quick 6000)")
     parser.add_argument("--connections", type=int, nargs="+", default=[8, 32], help="for the counter scenarios")
     parser.add_argument("--only", nargs="+", help="run only these HTTP scenarios (and every floor)")
-    parser.add_argument("--skip", nargs="+", default=[], choices=["passes", "crm", "reconciliation"])
+    parser.add_argument("--skip", nargs="+", default=[], choices=["passes", "images", "crm", "reconciliation"])
     parser.add_argument("--output", default=str(BENCH / "results.json"))
     options = parser.parse_args()
     options.seconds = options.seconds or (3.0 if options.quick else 10.0)
@@ -285,7 +285,8 @@ def ensure_database(url: str) -> None:
 
 def run_others(options, results: dict) -> None:
     """Each benchmark's failure is recorded in the results instead of ending the run."""
-    for name, function in (("passes", run_passes), ("crm", run_crm), ("reconciliation", run_reconciliation)):
+    for name, function in (("passes", run_passes), ("images", run_images), ("crm", run_crm),
+                           ("reconciliation", run_reconciliation)):
         if name in options.skip:
             continue
         try:
@@ -299,6 +300,13 @@ def run_passes(options) -> dict:
     print("pass_bench ...", flush=True)
     seconds = "0.5" if options.quick else "2"
     return run_json(["bench/pass_bench.py", "--seconds", seconds, "--json"], {"DATABASE_URL": ""})["per_second"]
+
+
+def run_images(options) -> dict:
+    """Signed pass-image URLs (/i/...) over HTTP: gunicorn and wrk on this machine, images cached per process."""
+    print("image_bench (signed image URLs through gunicorn) ...", flush=True)
+    seconds = "3" if options.quick else str(int(options.seconds))
+    return run_json(["bench/image_bench.py", "--seconds", seconds, "--json"], {"DATABASE_URL": ""})
 
 
 def run_crm(options) -> dict:

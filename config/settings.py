@@ -346,6 +346,8 @@ if IS_PRODUCTION:
     X_FRAME_OPTIONS = "DENY"
 
 # Passes (QR/barcodes, Apple Wallet, Google Wallet). The public URL is what passes and links point at.
+# Rendered QR and Code 128 images kept per process (about 1-3 kB each; an image never goes stale).
+TESSERA_IMAGE_CACHE_SIZE = env_int("TESSERA_IMAGE_CACHE_SIZE", 2048)
 TESSERA_PUBLIC_URL = env_str("TESSERA_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 _PASS_DIR = VAR_DIR / "passes"
 APPLE_WALLET = {

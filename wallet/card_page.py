@@ -61,7 +61,7 @@ def card_page_qr(request, slug: str):
     card = _card(slug)
     if not card.is_active:
         raise Http404("This card is closed.")
-    response = HttpResponse(images.qr_svg(tokens.issue_token(card)), content_type="image/svg+xml")
+    response = HttpResponse(images.cached("qr_svg", tokens.issue_token(card)).body, content_type="image/svg+xml")
     response["Cache-Control"] = "no-store"
     return response
 

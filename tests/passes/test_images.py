@@ -1,9 +1,12 @@
 """Every QR and Code 128 we serve decodes back to the exact value with a real decoder (zxing-cpp),
-at the size the endpoints serve; and the image endpoints' ownership and caching."""
+at the size the endpoints serve; the hand-written PNG is a valid PNG with 10 px modules and a white
+quiet zone; the image cache; and the image endpoints' ownership and caching."""
 import io
 import re
+import struct
 import time
 import xml.etree.ElementTree as ET
+import zlib
 
 import pytest
 import zxingcpp
@@ -113,6 +116,109 @@ def test_decoder_would_notice_a_wrong_image():
     assert decode_png(blank.getvalue()) == []
 
 
+# The hand-written PNG -------------------------------------------------------------------------------
+
+# Base64url, like a pass token, at the 104 characters tokens.py names; and well past it.
+QR_LENGTHS = {"short": "x", "104 characters": "AQ" + "b-_Q" * 25 + "x9", "200 characters": "Tessera-" * 25}
+
+
+def test_the_lengths_are_what_their_names_say_and_cover_a_real_token(world):
+    assert [len(value) for value in QR_LENGTHS.values()] == [1, 104, 200]
+    real = tokens.issue_token(world.card)
+    assert len(real) <= 104
+    assert decode_png(images.qr_png(real)) == [("QRCode", real)]
+
+
+@pytest.mark.parametrize("value", QR_LENGTHS.values(), ids=QR_LENGTHS.keys())
+def test_qr_png_opens_in_pillow_as_a_1_bit_image_of_10_px_modules_and_decodes(value):
+    image = Image.open(io.BytesIO(images.qr_png(value)))
+    image.load()  # decompresses every scanline and checks each chunk's CRC
+    modules = len(images.qr_matrix(value))
+    assert image.format == "PNG" and image.mode == "1" and image.size == (modules * 10, modules * 10)
+    assert decode_png(images.qr_png(value)) == [("QRCode", value)]
+
+
+@pytest.mark.parametrize("value", QR_LENGTHS.values(), ids=QR_LENGTHS.keys())
+def test_each_module_is_a_10_px_square_of_the_matrix_inside_a_white_4_module_quiet_zone(value):
+    matrix = images.qr_matrix(value)
+    size = len(matrix)
+    image = Image.open(io.BytesIO(images.qr_png(value))).convert("L")
+    # Sample the centre of every module, then draw the modules back at 10 px: the PNG must be exactly that.
+    centres = image.resize((size, size), Image.Resampling.NEAREST)
+    assert [[centres.getpixel((x, y)) == 0 for x in range(size)] for y in range(size)] == matrix
+    assert centres.resize(image.size, Image.Resampling.NEAREST).tobytes() == image.tobytes()
+    border = 4 * 10
+    width = image.width
+    for box in ((0, 0, width, border), (0, width - border, width, width),
+                (0, 0, border, width), (width - border, 0, width, width)):
+        assert image.crop(box).getextrema() == (255, 255), box  # all white
+    assert image.crop((border, border, width - border, width - border)).getextrema() == (0, 255)
+    assert matrix[4][4] and matrix[4 + 6][4 + 6]  # the finder pattern starts right after the quiet zone
+
+
+def test_qr_png_is_signature_ihdr_one_idat_iend_with_valid_crcs():
+    png = images.qr_png(realistic_token(5))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, offset = [], 8
+    while offset < len(png):
+        (length,) = struct.unpack(">I", png[offset:offset + 4])
+        kind, data = png[offset + 4:offset + 8], png[offset + 8:offset + 8 + length]
+        (crc,) = struct.unpack(">I", png[offset + 8 + length:offset + 12 + length])
+        assert crc == zlib.crc32(kind + data), kind
+        chunks.append((kind, data))
+        offset += 12 + length
+    assert [kind for kind, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
+    width, height, depth, colour, compression, filtering, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
+    assert (width, height, depth, colour, compression, filtering, interlace) == (490, 490, 1, 0, 0, 0, 0)
+    scanlines = zlib.decompress(chunks[1][1])
+    assert len(scanlines) == 490 * (1 + 62)  # 490 px in 62 bytes, each line after its filter byte
+    assert all(scanlines[y * 63] == 0 for y in range(490))
+
+
+def test_qr_png_box_size_scales_the_modules():
+    value = COUPON_CODES[0]
+    image = Image.open(io.BytesIO(images.qr_png(value, box_size=3)))
+    assert image.size == (len(images.qr_matrix(value)) * 3,) * 2
+    assert decode_png(images.qr_png(value, box_size=3)) == [("QRCode", value)]
+
+
+def test_qr_of_nothing_or_too_much_is_refused():
+    for value in ("", "q" * 3000):
+        with pytest.raises(ValueError):
+            images.qr_png(value)
+
+
+# The cache ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def small_cache(settings):
+    settings.TESSERA_IMAGE_CACHE_SIZE = 2
+    images.clear_cache()
+    yield
+    images.clear_cache()
+
+
+def test_cached_images_are_rendered_once_per_kind_and_value(small_cache):
+    first = images.cached("qr_png", "K7QP")
+    assert images.cached("qr_png", "K7QP") is first
+    assert first == images.render("qr_png", "K7QP")  # the same bytes and ETag as rendering now
+    assert images.cached("qr_svg", "K7QP").media_type == "image/svg+xml"
+    assert images.cache_info().hits == 1 and images.cache_info().misses == 2
+
+
+def test_the_cache_keeps_only_the_configured_number_of_images(small_cache):
+    for value in ("a", "b", "c"):
+        images.cached("code128_svg", value)
+    assert images.cache_info().maxsize == 2 and images.cache_info().currsize == 2
+    images.cached("code128_svg", "a")  # pushed out by "c": rendered again
+    assert images.cache_info().misses == 4
+
+
+def test_the_etag_is_strong_and_changes_with_the_image():
+    one, other = images.render("qr_png", "one"), images.render("qr_png", "other")
+    assert re.fullmatch(r'"[0-9a-f]{32}"', one.etag) and one.etag != other.etag
+
+
 # Endpoints ------------------------------------------------------------------------------------------
 
 def card_url(card, name):
@@ -137,7 +243,22 @@ def test_rotating_qr_png_is_the_cards_current_token_and_not_cacheable_past_its_p
     check = tokens.verify_token(text, merchant=world.merchant)
     assert check.ok and check.card == world.card
     assert_not_cacheable_past_period(response, world.program.token_period_seconds)
-    assert "ETag" not in response
+    assert "Expires" in response
+
+
+def test_rotating_qr_has_a_strong_etag_and_answers_304_within_its_period(world, owner):
+    period = world.program.token_period_seconds
+    if period - time.time() % period < 3:
+        time.sleep(3)  # both requests in one period, so both show the same token
+    response = owner.get(card_url(world.card, "qr.png"))
+    etag = response["ETag"]
+    assert re.fullmatch(r'"[0-9a-f]{32}"', etag)
+    again = owner.get(card_url(world.card, "qr.png"), HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304 and again.content == b"" and again["ETag"] == etag
+    assert_not_cacheable_past_period(again, period)
+    assert again["Expires"] == response["Expires"]
+    stale = owner.get(card_url(world.card, "qr.png"), HTTP_IF_NONE_MATCH='"something-else"')
+    assert stale.status_code == 200 and stale.content == response.content
 
 
 def test_rotating_qr_svg_decodes_to_a_valid_token(world, owner):

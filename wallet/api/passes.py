@@ -1,13 +1,15 @@
 """Customer API: what the wallet app shows at the counter.
 
-- the rotating pass token (JSON) and its QR (PNG, SVG): never cached past the current period, so a
-  stale QR is never shown from a cache;
+- the rotating pass token (JSON), with signed URLs of its QR that need no Authorization header (for
+  an <img src>; served outside Django, see wallet/passes/image_urls.py);
+- the token's QR (PNG, SVG): never cached past the current period, so a stale QR is never shown from
+  a cache; a strong ETag, so a client that asks again within the period gets a 304;
 - the static card number as Code 128 (PNG, SVG) and a coupon's code as a QR: stable images with a
   strong ETag, cached privately for a day, answering 304 to a matching If-None-Match.
 
 Every card and coupon is looked up through the requesting customer: another customer's is a 404.
+Images come from the per-process cache in wallet.passes.images (each is a pure function of its value).
 """
-import hashlib
 import math
 from datetime import UTC, datetime
 
@@ -24,18 +26,25 @@ from core.api import ErrorSerializer
 from wallet.api.cards import owned_card
 from wallet.api.coupons import owned_coupon
 from wallet.api.permissions import IsCustomer
-from wallet.passes import images, tokens
+from wallet.passes import image_urls, images, tokens
 
 TAGS = ["passes"]
 STABLE_CACHE_CONTROL = "private, max-age=86400"
-PNG = "image/png"
-SVG = "image/svg+xml"
+PNG = images.PNG
+SVG = images.SVG
+IMAGE_URL_HELP = (
+    "Path of the token's QR as {}, to fetch without an Authorization header (e.g. an <img src>) until "
+    "the token stops being accepted (end of its period plus the drift window), then 404. The token is "
+    "encrypted in the URL, so it does not show in access logs."
+)
 
 
 class PassTokenSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="Signed, time-stepped token to show as a QR; base64url, ~104 chars")
     expires_at = serializers.DateTimeField(help_text="When the next token replaces this one; fetch again then")
     period_seconds = serializers.IntegerField(help_text="How often the token changes")
+    qr_png_url = serializers.CharField(help_text=IMAGE_URL_HELP.format("PNG (10 px per module)"))
+    qr_svg_url = serializers.CharField(help_text=IMAGE_URL_HELP.format("SVG (in module units)"))
 
 
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such card (or coupon) in your wallet")
@@ -45,27 +54,29 @@ def _binary(media_type: str, description: str) -> dict:
     return {(200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description=description), 404: NOT_FOUND}
 
 
-def _rotating(card, body: bytes, content_type: str, now: float) -> HttpResponse:
+def _conditional(request, image: images.RenderedImage, cache_control: str) -> HttpResponse:
+    """The image with its strong ETag, or a 304 when If-None-Match names it."""
+    if image_urls.if_none_match(request.headers.get("If-None-Match", ""), image.etag):
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(image.body, content_type=image.media_type)
+    response["ETag"] = image.etag
+    response["Cache-Control"] = cache_control
+    patch_vary_headers(response, ["Authorization"])
+    return response
+
+
+def _rotating(request, card, image: images.RenderedImage, now: float) -> HttpResponse:
     """A rotating image may be cached at most until its period ends; no-store when under a second is left."""
     period = card.program.token_period_seconds
     left = math.floor((tokens.time_step(now, period) + 1) * period - now)
-    response = HttpResponse(body, content_type=content_type)
-    response["Cache-Control"] = f"private, max-age={left}" if left >= 1 else "no-store"
+    response = _conditional(request, image, f"private, max-age={left}" if left >= 1 else "no-store")
     response["Expires"] = tokens.expires_at(card, now).strftime("%a, %d %b %Y %H:%M:%S GMT")
     return response
 
 
-def _stable(request, body: bytes, content_type: str) -> HttpResponse:
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    matches = [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
-    if etag in matches or "*" in matches:
-        response = HttpResponse(status=304)
-    else:
-        response = HttpResponse(body, content_type=content_type)
-    response["ETag"] = etag
-    response["Cache-Control"] = STABLE_CACHE_CONTROL
-    patch_vary_headers(response, ["Authorization"])
-    return response
+def _stable(request, image: images.RenderedImage) -> HttpResponse:
+    return _conditional(request, image, STABLE_CACHE_CONTROL)
 
 
 class PassTokenView(APIView):
@@ -73,16 +84,23 @@ class PassTokenView(APIView):
 
     @extend_schema(
         operation_id="cards_pass_token", tags=TAGS, summary="The card's current rotating pass token",
-        description="Show it as a QR; it changes every `period_seconds`. Answers `Cache-Control: no-store`.",
+        description=(
+            "Show it as a QR; it changes every `period_seconds`. Answers `Cache-Control: no-store`. "
+            "`qr_png_url` and `qr_svg_url` are its QR as signed, short-lived paths (`/i/...`) that an "
+            "`<img src>` can load without the Authorization header; they answer 404 once the token "
+            "is no longer accepted, and 304 to a matching If-None-Match."
+        ),
         responses={200: PassTokenSerializer, 404: NOT_FOUND},
     )
     def get(self, request, pk: int):
         card = owned_card(request, pk)
         now = datetime.now(UTC).timestamp()
+        token = tokens.issue_token(card, now)
         data = {
-            "token": tokens.issue_token(card, now),
+            "token": token,
             "expires_at": tokens.expires_at(card, now),
             "period_seconds": card.program.token_period_seconds,
+            **image_urls.qr_urls(card, token, now),
         }
         response = Response(PassTokenSerializer(data).data)
         response["Cache-Control"] = "no-store"
@@ -100,26 +118,26 @@ class _ImageView(APIView):
 
 
 class _RotatingQRView(_ImageView):
-    media_type = PNG
-
-    def render(self, token: str) -> bytes:
-        raise NotImplementedError
+    kind = ""  # a key of images.RENDERERS
 
     def get(self, request, pk: int):
         card = owned_card(request, pk)
         now = datetime.now(UTC).timestamp()
-        return _rotating(card, self.render(tokens.issue_token(card, now)), self.media_type, now)
+        return _rotating(request, card, images.cached(self.kind, tokens.issue_token(card, now)), now)
+
+
+ROTATING_DESCRIPTION = (
+    "Cacheable at most until the token's period ends (`max-age` = seconds left). Strong ETag; answers "
+    "304 to a matching If-None-Match within the period."
+)
 
 
 class PassQRPngView(_RotatingQRView):
-    media_type = PNG
-
-    def render(self, token):
-        return images.qr_png(token)
+    kind = "qr_png"
 
     @extend_schema(
         operation_id="cards_pass_qr_png", tags=TAGS, summary="QR of the rotating pass token (PNG)",
-        description="Cacheable at most until the token's period ends (`max-age` = seconds left).",
+        description=ROTATING_DESCRIPTION,
         responses=_binary(PNG, "PNG, 10 px per module, 4-module quiet zone"),
     )
     def get(self, request, pk: int):
@@ -127,14 +145,11 @@ class PassQRPngView(_RotatingQRView):
 
 
 class PassQRSvgView(_RotatingQRView):
-    media_type = SVG
-
-    def render(self, token):
-        return images.qr_svg(token)
+    kind = "qr_svg"
 
     @extend_schema(
         operation_id="cards_pass_qr_svg", tags=TAGS, summary="QR of the rotating pass token (SVG)",
-        description="Cacheable at most until the token's period ends (`max-age` = seconds left).",
+        description=ROTATING_DESCRIPTION,
         responses=_binary(SVG, "SVG in module units"),
     )
     def get(self, request, pk: int):
@@ -149,7 +164,7 @@ class CardBarcodePngView(_ImageView):
         responses=_binary(PNG, "Code 128 with the number printed under it"),
     )
     def get(self, request, pk: int):
-        return _stable(request, images.code128_png(owned_card(request, pk).number), PNG)
+        return _stable(request, images.cached("code128_png", owned_card(request, pk).number))
 
 
 class CardBarcodeSvgView(_ImageView):
@@ -160,7 +175,7 @@ class CardBarcodeSvgView(_ImageView):
         responses=_binary(SVG, "Code 128 in module units"),
     )
     def get(self, request, pk: int):
-        return _stable(request, images.code128_svg(owned_card(request, pk).number), SVG)
+        return _stable(request, images.cached("code128_svg", owned_card(request, pk).number))
 
 
 class CouponQRPngView(_ImageView):
@@ -171,7 +186,7 @@ class CouponQRPngView(_ImageView):
         responses=_binary(PNG, "PNG, 10 px per module, 4-module quiet zone"),
     )
     def get(self, request, pk: int):
-        return _stable(request, images.qr_png(owned_coupon(request, pk).coupon_code), PNG)
+        return _stable(request, images.cached("qr_png", owned_coupon(request, pk).coupon_code))
 
 
 urlpatterns = [
