@@ -8,3 +8,10 @@ class EngagementConfig(AppConfig):
 
     name = "engagement"
     verbose_name = "Engagement"
+
+    def ready(self):
+        from engagement.models import Audience, Offer
+        from merchants import rules_cache
+
+        rules_cache.watch(Offer, lambda offer: offer.merchant_id)  # the counter's earning bonus
+        rules_cache.watch(Audience, lambda audience: audience.merchant_id)

@@ -19,6 +19,7 @@ from django.db.models import Q, QuerySet
 
 from engagement.audiences import card_matches
 from engagement.models import Offer
+from merchants import rules_cache
 from wallet.models import Card, Customer
 
 COORDINATE_PLACES = Decimal("0.000001")  # the Customer columns keep 6 decimals (about 0.1 m)
@@ -128,13 +129,29 @@ def fits_card(offer: Offer, card: Card, *, now: dt.datetime) -> bool:
 
 def valid_offers(card: Card, *, now: dt.datetime, store=None, kinds: Iterable[str] | None = None) -> list[Offer]:
     """The offers of the card's merchant that hold for this card at `store` (None: only offers for every
-    store) at `now`, oldest first. A closed card has none. `kinds` narrows to some Offer.Kind values."""
+    store) at `now`, oldest first. A closed card has none. `kinds` narrows to some Offer.Kind values.
+
+    Reads the merchant's active offers from the per-process rules cache when the card came with its
+    merchant's rules version (a card locked for a purchase does), and judges period and window here."""
     if not card.is_active:
         return []
+    wanted = None if kinds is None else set(kinds)
     return [
-        offer for offer in current_offers([card.merchant_id], now=now, kinds=kinds)
-        if offer_is_open(offer, store=store, now=now) and fits_card(offer, card, now=now)
+        offer for offer in _active_offers(card)
+        if (wanted is None or offer.kind in wanted)
+        and offer_is_open(offer, store=store, now=now) and fits_card(offer, card, now=now)
     ]
+
+
+def _active_offers(card: Card) -> list[Offer]:
+    merchant_loaded = Card._meta.get_field("merchant").is_cached(card)
+    return rules_cache.cached(
+        card.merchant_id, rules_cache.version_of(card.merchant) if merchant_loaded else None, "active_offers",
+        lambda: list(
+            Offer.objects.filter(merchant_id=card.merchant_id, is_active=True)
+            .select_related("merchant", "audience", "reward").prefetch_related("stores").order_by("id")
+        ),
+    )
 
 
 def record_last_seen(customer: Customer, latitude: float, longitude: float, *, now: dt.datetime) -> Customer:

@@ -289,3 +289,15 @@ class StripeEvent(models.Model):
 
     def __str__(self):
         return f"{self.event_type} {self.event_id}"
+
+
+class RulesVersion(models.Model):
+    """A number per merchant, replaced by a new random one in the same transaction as any change to what
+    the counter caches per process (offers, audiences, tiers, signing keys; see merchants.rules_cache).
+    Kept out of Merchant so that saving a merchant from a stale form can never write an old number back."""
+
+    merchant = models.OneToOneField(Merchant, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    version = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.merchant_id}: {self.version}"

@@ -5,9 +5,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import ValidationFailed
+from core.joined_select import JoinedSelect
+from merchants import rules_cache
 from merchants.models import Store
 from pos_integration.keys import hash_key, key_matches, new_device_key, prefix_of
 from pos_integration.models import PosDevice
+
+# Read on every POS request: the device, its merchant and store, and the merchant's rules version (for
+# the per-process caches of merchants.rules_cache), in one prepared statement.
+_ACTIVE_DEVICE_BY_PREFIX = JoinedSelect(
+    PosDevice, ("merchant", "store"), where="t0.key_prefix = %s AND t0.is_active = %s",
+    extra={"rules_version": rules_cache.version_sql("t0.merchant_id")},
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,8 @@ def authenticate_device(key: str) -> PosDevice | None:
     prefix = prefix_of(key or "")
     if prefix is None:
         return None
-    device = PosDevice.objects.select_related("merchant", "store").filter(key_prefix=prefix, is_active=True).first()
+    device = _ACTIVE_DEVICE_BY_PREFIX.first(prefix, True)
     if device is None or not key_matches(key, device.key_hash):
         return None
+    device.merchant.rules_version = device.rules_version
     return device

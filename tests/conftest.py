@@ -37,3 +37,14 @@ def world(db):
 def fast_password_hashing(settings):
     """Argon2 is deliberately slow; tests that are not about hashing use a fast hasher."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_rules_cache():
+    """Test databases roll back and reuse ids, so a merchant of one test can have the id and rules
+    version another test's merchant had: start every test with an empty per-process rules cache."""
+    from merchants import rules_cache
+
+    rules_cache.clear()
+    yield
+    rules_cache.clear()

@@ -14,10 +14,19 @@ from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from core.joined_select import JoinedSelect
+from merchants import rules_cache
 from wallet import rules
 from wallet.events import emit_card_event
 from wallet.models import Card, LedgerEntry
 from wallet.passes.notify import schedule_pass_update
+
+# The card row locked, with what every balance change reads (program, merchant, wallet, tier) and the
+# merchant's rules version, in one statement prepared once per process.
+_LOCK_CARD = JoinedSelect(
+    Card, ("program", "merchant", "wallet", "tier"), where="t0.id = %s", lock_own_row=True,
+    extra={"rules_version": rules_cache.version_sql("t0.merchant_id")},
+)
 
 
 def lock_card(card_id: int) -> Card:
@@ -28,10 +37,18 @@ def lock_card(card_id: int) -> Card:
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("lock_card must run inside transaction.atomic()")
-    return (
-        Card.objects.select_for_update(of=("self",))
-        .select_related("program", "merchant", "wallet", "tier")
-        .get(pk=card_id)
+    card = _LOCK_CARD.first(card_id)
+    if card is None:
+        raise Card.DoesNotExist(f"No card {card_id}.")
+    card.merchant.rules_version = card.rules_version
+    return card
+
+
+def program_tiers(card: Card) -> list:
+    """The card's program's tiers by threshold, from the per-process rules cache when the card was locked."""
+    return rules_cache.cached(
+        card.merchant_id, rules_cache.version_of(card.merchant), f"tiers:{card.program_id}",
+        lambda: list(card.program.tiers.order_by("threshold")),
     )
 
 
@@ -64,7 +81,7 @@ def append_entry(card: Card, draft: EntryDraft) -> LedgerEntry:
     old_tier_id = card.tier_id
     if draft.lifetime_delta:
         card.lifetime_points = max(0, card.lifetime_points + draft.lifetime_delta)
-        tier = rules.tier_for(card.lifetime_points, list(card.program.tiers.order_by("threshold")))
+        tier = rules.tier_for(card.lifetime_points, program_tiers(card))
         card.tier = tier
     card.pass_updated_at = timezone.now()
     card.save(update_fields=["balance", "lifetime_points", "tier", "pass_updated_at"])

@@ -6,10 +6,9 @@ from rest_framework.response import Response
 
 from core.api import StrictSerializer
 from pos_integration.api.base import TAGS, CounterView, write_parameters
-from pos_integration.counter import Identified, identify
+from pos_integration.counter import Identified, identify, redeemable_rewards
 from pos_integration.counter_actions import earn
 from wallet.api.serializers import idempotency_key_from
-from wallet.models import Card
 from wallet.services import PurchaseRequest
 
 
@@ -68,7 +67,6 @@ def _summary(identified: Identified) -> dict:
     """The scan's answer, built as ScanResponseSerializer would render it (the schema still names the
     serializer) but without walking it: every value is already the JSON type the schema says."""
     card = identified.card
-    rewards = card.program.rewards.filter(is_active=True, points_cost__lte=max(card.balance, 0)).exclude(stock=0)
     coupon = identified.coupon
     return {
         "method": identified.method,
@@ -78,9 +76,7 @@ def _summary(identified: Identified) -> dict:
             "status": card.status,
             "tier": card.tier.name if card.tier else None,
             "balance": card.balance,
-            "rewards_redeemable": [
-                {"id": r.pk, "name": r.name, "points_cost": r.points_cost} for r in rewards.order_by("points_cost")
-            ],
+            "rewards_redeemable": redeemable_rewards(card),
         },
         "coupon": None if coupon is None else {
             "code": coupon.coupon_code, "reward": coupon.reward.name, "status": coupon.status,
@@ -110,7 +106,7 @@ class PurchaseView(CounterView):
         key = idempotency_key_from(request, required=True)
         data = self.body(PurchaseRequestSerializer, request)
         cashier = self.cashier(request, required=False)
-        identified = identify(device, data["code"], cards=Card.objects.all())
+        identified = identify(device, data["code"], summary=False)
         result = earn(
             device, cashier, identified,
             PurchaseRequest(external_id=data["external_id"], amount=data["amount"], currency=data["currency"],

@@ -25,9 +25,13 @@ from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidSignature
 
+from core.joined_select import JoinedSelect
+from merchants import rules_cache
 from wallet.models import Card
 from wallet.models.passes import PassSigningKey
 from wallet.passes import keys
+
+_CARD_WITH_PROGRAM = JoinedSelect(Card, ("program", "merchant"), where="t0.id = %s")
 
 VERSION = 1
 _KEY_ID_LEN = keys.KEY_ID_BYTES
@@ -169,16 +173,17 @@ def expires_at(card: Card, now=None) -> datetime:
     return datetime.fromtimestamp((time_step(now, period) + 1) * period, tz=UTC)
 
 
-def verify_token(token, now=None, *, merchant=None) -> TokenCheck:
+def verify_token(token, now=None, *, merchant=None, load_card=None) -> TokenCheck:
     """Check a scanned token against the database: signature, key status, window, card, merchant.
 
     `merchant` is the scanning merchant; a genuine token of another merchant is `wrong_merchant`.
+    `load_card(card_id)`: how to read the card (with its program), e.g. with what the caller shows next.
     """
     parsed = _parse(token)
     if parsed is None:
         return TokenCheck(reason=MALFORMED)
     found = dict(key_id=parsed.key_id, step=parsed.step)
-    key = PassSigningKey.objects.filter(key_id=parsed.key_id).first()
+    key = _signing_key(parsed.key_id, merchant)
     if key is None:
         return TokenCheck(reason=UNKNOWN_KEY, **found)
     if key.status == PassSigningKey.Status.REVOKED:
@@ -187,7 +192,7 @@ def verify_token(token, now=None, *, merchant=None) -> TokenCheck:
         return TokenCheck(reason=BAD_SIGNATURE, **found)
     if merchant is not None and key.merchant_id != merchant.pk:
         return TokenCheck(reason=WRONG_MERCHANT, **found)
-    card = Card.objects.select_related("program", "merchant").filter(pk=parsed.card_id).first()
+    card = (load_card or _CARD_WITH_PROGRAM.first)(parsed.card_id)
     if card is None or card.merchant_id != key.merchant_id:
         return TokenCheck(reason=UNKNOWN_CARD, **found)
     if not _in_window(parsed.step, now, card.program.token_period_seconds, card.program.token_drift_steps):
@@ -195,6 +200,19 @@ def verify_token(token, now=None, *, merchant=None) -> TokenCheck:
     if not card.is_active:
         return TokenCheck(reason=CARD_CLOSED, **found)
     return TokenCheck(card=card, **found)
+
+
+def _signing_key(key_id: str, merchant) -> PassSigningKey | None:
+    """The key named in a token: the scanning merchant's keys come from the per-process rules cache
+    (status included: revoking bumps the merchant's rules version); any other key from the database."""
+    if merchant is not None:
+        mine = rules_cache.cached(
+            merchant.pk, rules_cache.version_of(merchant), "signing_keys",
+            lambda: {key.key_id: key for key in PassSigningKey.objects.filter(merchant_id=merchant.pk)},
+        )
+        if key_id in mine:
+            return mine[key_id]
+    return PassSigningKey.objects.filter(key_id=key_id).first()
 
 
 def verify_token_offline(token, public_keys: dict, period_seconds: int, drift_steps: int, now=None) -> OfflineCheck:

@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass, field
 from django.db import IntegrityError
 from django.utils import timezone
 
+from core.joined_select import JoinedSelect
 from merchants.billing.policy import earning_paused_reason
 from merchants.models import Store
 from wallet import rules
@@ -41,6 +42,11 @@ class PurchaseResult:
     replayed: bool = field(default=False, compare=False)
 
 
+# Read in every purchase's transaction; prepared once per process (see core.joined_select).
+_STORE_OF_MERCHANT = JoinedSelect(Store, where="t0.id = %s AND t0.merchant_id = %s")
+_PURCHASE_BY_EXTERNAL_ID = JoinedSelect(Purchase, where="t0.merchant_id = %s AND t0.external_id = %s")
+
+
 def record_purchase(
     card: Card, request: PurchaseRequest, *, idempotency_key: str, source: str = "api", actor=None
 ) -> PurchaseResult:
@@ -62,10 +68,10 @@ def record_purchase(
             )
         store = None
         if request.store_id is not None:
-            store = Store.objects.filter(pk=request.store_id, merchant_id=locked.merchant_id).first()
+            store = _STORE_OF_MERCHANT.first(request.store_id, locked.merchant_id)
             if store is None:
                 raise InvalidRequest("Unknown store.", fields={"store_id": ["Not a store of this merchant."]})
-        earlier = Purchase.objects.filter(merchant_id=locked.merchant_id, external_id=request.external_id).first()
+        earlier = _PURCHASE_BY_EXTERNAL_ID.first(locked.merchant_id, request.external_id)
         if earlier is not None:
             return _result_of_earlier_purchase(locked, earlier, request)
         paused = earning_paused_reason(locked.merchant)
