@@ -61,6 +61,8 @@ def parse_options():
     parser.add_argument("--warmup", type=float, help="seconds of load before each measurement (default 3, quick 1)")
     parser.add_argument("--cards", type=int, help="customers with a card (default 30000, quick 6000)")
     parser.add_argument("--connections", type=int, nargs="+", default=[8, 32], help="for the counter scenarios")
+    parser.add_argument("--workers", type=int, default=os.cpu_count(),
+                        help="gunicorn sync workers (default: one per core)")
     parser.add_argument("--only", nargs="+", help="run only these HTTP scenarios (and every floor)")
     parser.add_argument("--skip", nargs="+", default=[], choices=["passes", "images", "crm", "reconciliation"])
     parser.add_argument("--output", default=str(BENCH / "results.json"))
@@ -178,7 +180,7 @@ def run_http(options, world: seed.World, workdir: Path, floors: list[dict]) -> t
     pool = random.Random(9).sample(world.card_ids[:-1], min(SCAN_POOL, len(world.card_ids) - 1))
     spending = [r for r in runs if r[0] in ("redeem", "mix")]
     slices = SpendSlices(world.card_ids[seed.HISTORY_CARDS:-1], 2 * len(spending))
-    server_options = SimpleNamespace(workers=os.cpu_count(), worker_class="sync", worker_threads=1, debug=False)
+    server_options = SimpleNamespace(workers=options.workers, worker_class="sync", worker_threads=1, debug=False)
     server = Server(server_options, options.database_url, workdir)
     scenarios, comparison = [], {}
     try:
@@ -354,7 +356,7 @@ def main():
         "load_before": load_before,
         "config": {"seconds": options.seconds, "warmup": options.warmup, "cards": options.cards,
                    "connections": options.connections, "database": options.database_url.rsplit("@", 1)[-1]},
-        "server": {"wsgi": "config.wsgi", "workers": os.cpu_count(), "worker_class": "sync",
+        "server": {"wsgi": "config.wsgi", "workers": options.workers, "worker_class": "sync",
                    "cache": "redis", "debug": False},
         "load_generator": {"name": "wrk (Debian package) with bench/loadgen/tessera.lua, 2 threads"},
     }

@@ -114,13 +114,18 @@ if _database_url:
             DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
                 "min_size": 1, "max_size": env_int("DATABASE_POOL", 0), "timeout": 10,
             }
-        # DATABASE_PREPARE_THRESHOLD=N: psycopg prepares a statement on the server after N uses on a
-        # connection (off by default, as in Django: a server-side pooler like PgBouncer in transaction
-        # mode cannot keep prepared statements).
-        if env_int("DATABASE_PREPARE_THRESHOLD", 0) > 0:
-            DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = env_int(
-                "DATABASE_PREPARE_THRESHOLD", 0
-            )
+        # Server-side binding (psycopg's Cursor, not Django's default ClientCursor): parameters travel
+        # apart from the SQL text, and psycopg prepares a statement on the server once it has run
+        # DATABASE_PREPARE_THRESHOLD (default 5, 0 = never) times on a connection. Django then skips
+        # quoting every value into the text in Python and PostgreSQL skips re-planning: the counter
+        # answers about 1.5x the scans and 1.25x the purchases per second (README, Benchmarks).
+        # Set DATABASE_SERVER_SIDE_BINDING=0 behind PgBouncer in transaction mode (it cannot keep
+        # prepared statements across transactions).
+        if env_bool("DATABASE_SERVER_SIDE_BINDING", True):
+            _options = DATABASES["default"].setdefault("OPTIONS", {})
+            _options["server_side_binding"] = True
+            if env_int("DATABASE_PREPARE_THRESHOLD", 5) > 0:
+                _options["prepare_threshold"] = env_int("DATABASE_PREPARE_THRESHOLD", 5)
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
