@@ -68,7 +68,7 @@ def earn(device: PosDevice, cashier: StaffMember | None, identified: Identified,
     with transaction.atomic():
         result = record_purchase(
             identified.card, request, idempotency_key=device_key(device, raw_key), source="pos",
-            actor=_actor(cashier),
+            actor=_actor(cashier), store=device.store,
         )
         if not result.replayed:
             _record(device, cashier, kind, result.card_id, purchase_id=result.purchase_id, entry_id=result.entry_id)

@@ -25,7 +25,7 @@ from wallet.services import redeem_reward
 pytestmark = pytest.mark.django_db
 
 SCAN_STATEMENTS = 3  # the device, the card with its summary, the rewards it can pay for
-PURCHASE_STATEMENTS = 13  # without BEGIN, SAVEPOINT, RELEASE and COMMIT
+PURCHASE_STATEMENTS = 12  # without BEGIN, SAVEPOINT, RELEASE and COMMIT
 
 
 def _till(world):

@@ -48,9 +48,12 @@ _PURCHASE_BY_EXTERNAL_ID = JoinedSelect(Purchase, where="t0.merchant_id = %s AND
 
 
 def record_purchase(
-    card: Card, request: PurchaseRequest, *, idempotency_key: str, source: str = "api", actor=None
+    card: Card, request: PurchaseRequest, *, idempotency_key: str, source: str = "api", actor=None, store=None
 ) -> PurchaseResult:
     """Record a sale on `card` and earn points by the program's rate, rounding and tier multiplier.
+
+    `store`: the request's store when the caller has already read it (a till's own store); it is used
+    only if it is the request's store and the card's merchant's, else the store is read here.
 
     Idempotent twice over: on the key, and on the POS's external id (the same sale arriving by
     webhook and by a manual sync earns once).
@@ -66,10 +69,11 @@ def record_purchase(
             raise InvalidRequest(
                 f"This merchant takes {locked.merchant.currency}.", fields={"currency": ["Currency mismatch."]}
             )
-        store = None
+        sold_at = None
         if request.store_id is not None:
-            store = _STORE_OF_MERCHANT.first(request.store_id, locked.merchant_id)
-            if store is None:
+            known = store is not None and store.pk == request.store_id and store.merchant_id == locked.merchant_id
+            sold_at = store if known else _STORE_OF_MERCHANT.first(request.store_id, locked.merchant_id)
+            if sold_at is None:
                 raise InvalidRequest("Unknown store.", fields={"store_id": ["Not a store of this merchant."]})
         earlier = _PURCHASE_BY_EXTERNAL_ID.first(locked.merchant_id, request.external_id)
         if earlier is not None:
@@ -77,7 +81,7 @@ def record_purchase(
         paused = earning_paused_reason(locked.merchant)
         if paused:
             raise EarningPaused(paused)
-        return _earn(locked, request, occurred_at, source, actor, store)
+        return _earn(locked, request, occurred_at, source, actor, sold_at)
 
     try:
         result, replayed = run_idempotent(
