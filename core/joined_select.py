@@ -15,8 +15,10 @@ Only forward foreign keys and one-to-one fields can be followed ("wallet__custom
 
 `where` is SQL over the aliases t0 (the model), t1, t2... (the relations, in the order given, each path's
 steps numbered as they first appear). `extra` adds named scalar SQL expressions, set as attributes on the
-returned instance. `lock_own_row` appends FOR UPDATE OF t0 where the database has row locks.
+returned instance; an expression may be a function of the connection, for SQL that differs by database.
+`lock_own_row` appends FOR UPDATE OF t0 where the database has row locks.
 """
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import connections, models
@@ -40,7 +42,7 @@ class _Plan:
 
 
 class JoinedSelect:
-    def __init__(self, model, related=(), *, where: str, extra: dict[str, str] | None = None,
+    def __init__(self, model, related=(), *, where: str, extra: dict[str, str | Callable] | None = None,
                  lock_own_row: bool = False, using: str = "default"):
         self.model, self.related, self.where = model, tuple(related), where
         self.extra = dict(extra or {})
@@ -91,7 +93,9 @@ class JoinedSelect:
                     for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection)
                 ])
                 columns.append(f"{node.alias}.{quote(model_field.column)}")
-        columns += [f"({expression})" for expression in self.extra.values()]
+        columns += [
+            f"({expression(connection) if callable(expression) else expression})" for expression in self.extra.values()
+        ]
         # Names come from the models' metadata, `where` and `extra` from our own code; values are parameters.
         sql = (
             f"SELECT {', '.join(columns)} FROM {quote(self.model._meta.db_table)} t0 "  # noqa: S608

@@ -5,9 +5,8 @@ check digit, printed as Code 128), a coupon code (from a redemption), or a rotat
 (signed, from the QR). Anything of another merchant is simply not found, so a device learns
 nothing about other merchants' customers.
 """
+import json
 from dataclasses import dataclass
-
-from django.db import connection
 
 from core.errors import NotFound, ValidationFailed
 from core.joined_select import JoinedSelect
@@ -36,13 +35,15 @@ class Identified:
 _NOT_OURS = {tokens.WRONG_MERCHANT, tokens.UNKNOWN_CARD, tokens.UNKNOWN_KEY}
 
 
-# What a card summary shows (tier, program, the customer's first name), read with the card in one
-# prepared statement; a write that locks and re-reads the card anyway (a purchase) reads the bare card
-# (with its program, which a token's time window needs).
+# What a card summary shows (tier, program, the customer's first name, the rewards it can take), read
+# with the card in one prepared statement; a write that locks and re-reads the card anyway (a purchase)
+# reads the bare card (with its program, which a token's time window needs).
 _SUMMARY = ("tier", "program", "wallet__customer__user")
 _BY_NUMBER = "t0.number = %s AND t0.merchant_id = %s"
-_CARD_BY_NUMBER = {True: JoinedSelect(Card, _SUMMARY, where=_BY_NUMBER), False: JoinedSelect(Card, where=_BY_NUMBER)}
-_CARD_BY_ID = {True: JoinedSelect(Card, _SUMMARY, where="t0.id = %s"),
+_REWARDS = {"redeemable_json": lambda connection: _redeemable_sql(connection)}
+_CARD_BY_NUMBER = {True: JoinedSelect(Card, _SUMMARY, where=_BY_NUMBER, extra=_REWARDS),
+                   False: JoinedSelect(Card, where=_BY_NUMBER)}
+_CARD_BY_ID = {True: JoinedSelect(Card, _SUMMARY, where="t0.id = %s", extra=_REWARDS),
                False: JoinedSelect(Card, ("program",), where="t0.id = %s")}
 
 
@@ -78,12 +79,22 @@ def identify(device: PosDevice, code: str, *, at=None, summary: bool = True) -> 
 
 def redeemable_rewards(card: Card) -> list[dict]:
     """The program's rewards this card can take now (active, in stock, within its balance), cheapest
-    first, as the scan shows them. One prepared statement: the ORM compiled this one on every scan."""
+    first, as the scan shows them: read with the card by `identify` (summary=True)."""
+    rows = card.redeemable_json
+    if isinstance(rows, str):  # SQLite's JSON is text
+        rows = json.loads(rows)
+    return [{"id": pk, "name": name, "points_cost": cost} for pk, name, cost in rows]
+
+
+def _redeemable_sql(connection) -> str:
+    """A JSON array of [id, name, points_cost] of the rewards the card t0 can take now, cheapest first:
+    the scan's second query folded into the card's statement."""
     table = connection.ops.quote_name(Reward._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, name, points_cost FROM {table} WHERE program_id = %s AND is_active = %s "  # noqa: S608
-            "AND points_cost <= %s AND (stock IS NULL OR stock <> 0) ORDER BY points_cost, id",
-            [card.program_id, True, max(card.balance, 0)],
-        )
-        return [{"id": pk, "name": name, "points_cost": cost} for pk, name, cost in cursor.fetchall()]
+    postgres = connection.vendor == "postgresql"
+    where = (f"r.program_id = t0.program_id AND r.is_active AND r.points_cost <= {'GREATEST' if postgres else 'MAX'}"
+             "(t0.balance, 0) AND (r.stock IS NULL OR r.stock <> 0)")
+    if postgres:
+        return (f"SELECT COALESCE(json_agg(json_build_array(r.id, r.name, r.points_cost) "  # noqa: S608
+                f"ORDER BY r.points_cost, r.id), '[]') FROM {table} r WHERE {where}")
+    return (f"SELECT json_group_array(json_array(id, name, points_cost)) FROM "  # noqa: S608
+            f"(SELECT r.id, r.name, r.points_cost FROM {table} r WHERE {where} ORDER BY r.points_cost, r.id)")

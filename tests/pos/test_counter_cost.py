@@ -12,13 +12,14 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from merchants.models import Reward
 from pos_integration.api.counter import ScanResponseSerializer
 from pos_integration.models import PosDevice
 from pos_integration.services import register_device, revoke_device
 from tests.factories import build_world
 from tests.wallet.helpers import buy
 from wallet.idempotency import run_idempotent
-from wallet.models import IdempotencyRecord, LedgerEntry, Purchase, Redemption
+from wallet.models import Card, IdempotencyRecord, LedgerEntry, Purchase, Redemption
 from wallet.passes.tokens import issue_token
 from wallet.services import redeem_reward
 
@@ -139,3 +140,21 @@ def test_the_scan_answer_is_what_its_serializer_renders():
             raw["coupon"] = {**body["coupon"], "expires_at": Redemption.objects.get(pk=coupon.redemption_id).expires_at}
         assert ScanResponseSerializer(raw).data == body
     assert body["coupon"]["code"] == coupon.coupon_code and body["card"]["rewards_redeemable"]
+
+
+def test_the_scan_lists_only_rewards_the_card_can_take_now_cheapest_first():
+    world = build_world()
+    for name, cost, extra in (("Cake", 50, {}), ("Sold out", 20, {"stock": 0}), ("Retired", 10, {"is_active": False}),
+                              ("Too dear", 10_000, {}), ("Last few", 80, {"stock": 3}), ("Also 50", 50, {})):
+        Reward.objects.create(program=world.program, name=name, points_cost=cost, **extra)
+    Reward.objects.create(program=build_world().program, name="Another merchant's", points_cost=1)
+    client, _ = _till(world)
+
+    def shown(balance):
+        Card.objects.filter(pk=world.card.pk).update(balance=balance)
+        response = client.post("/api/pos/v1/scan/", {"code": world.card.number}, format="json")
+        return [(r["name"], r["points_cost"]) for r in response.json()["card"]["rewards_redeemable"]]
+
+    assert shown(150) == [("Cake", 50), ("Also 50", 50), ("Last few", 80), ("Coffee", 100)]
+    assert shown(79) == [("Cake", 50), ("Also 50", 50)]
+    assert shown(-5) == []  # a card in debt after a refund can take nothing
