@@ -72,7 +72,7 @@ def _summary(identified: Identified) -> dict:
         "method": identified.method,
         "card": {
             "number": card.number,
-            "first_name": card.wallet.customer.user.first_name,
+            "first_name": card.first_name,
             "status": card.status,
             "tier": card.tier.name if card.tier else None,
             "balance": card.balance,
