@@ -110,15 +110,17 @@ def make_entries(merchant, count: int, now: dt.datetime, validity_days: int | No
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {Card._meta.db_table} WHERE merchant_id = %s", [merchant.pk])
         (card_count,) = cursor.fetchone()
+        # One statement per execute: with server-side binding a parametrised query is a single statement.
         cursor.execute(
-            f"""
-            CREATE TEMP TABLE bench_cards AS
-            SELECT row_number() OVER (ORDER BY id) - 1 AS n, id FROM {Card._meta.db_table} WHERE merchant_id = %s;
-            CREATE TEMP TABLE bench_purchases AS
+            f"""CREATE TEMP TABLE bench_cards AS
+            SELECT row_number() OVER (ORDER BY id) - 1 AS n, id FROM {Card._meta.db_table} WHERE merchant_id = %s""",
+            [merchant.pk],
+        )
+        cursor.execute(
+            f"""CREATE TEMP TABLE bench_purchases AS
             SELECT row_number() OVER (ORDER BY id) - 1 AS n, id, store_id FROM {Purchase._meta.db_table}
-            WHERE merchant_id = %s;
-            """,
-            [merchant.pk, merchant.pk],
+            WHERE merchant_id = %s""",
+            [merchant.pk],
         )
         cursor.execute("SELECT count(*) FROM bench_purchases")
         (purchase_count,) = cursor.fetchone()
@@ -177,7 +179,8 @@ def make_entries(merchant, count: int, now: dt.datetime, validity_days: int | No
             """,
             [merchant.pk],
         )
-        cursor.execute("DROP TABLE bench_cards; DROP TABLE bench_purchases")
+        cursor.execute("DROP TABLE bench_cards")
+        cursor.execute("DROP TABLE bench_purchases")
 
 
 def seed(options):
@@ -185,7 +188,8 @@ def seed(options):
     from django.utils import timezone
 
     with connection.cursor() as cursor:  # this session only: sort the window in memory, skip fsync waits
-        cursor.execute("SET work_mem = '256MB'; SET synchronous_commit = off")
+        cursor.execute("SET work_mem = '256MB'")
+        cursor.execute("SET synchronous_commit = off")
 
     from merchants.models import StaffMember
     from tests.factories import make_merchant, make_program, make_store

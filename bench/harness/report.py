@@ -114,12 +114,20 @@ def print_table(results: dict) -> None:
     passes = results.get("passes") or {}
     if passes:
         print("\npass_bench (one thread = one core): " + ", ".join(f"{k} {v:,.0f}/s" for k, v in passes.items()))
+    images = results.get("images") or {}
+    if "per_second" in images:
+        print(f"image_bench (signed /i/ URLs, {images['cards']} cards, {images['connections']} conns): "
+              f"{images['per_second']:,.0f}/s, p50 {images['p50_ms']} ms, p99 {images['p99_ms']} ms, "
+              f"errors {images['errors']}")
     for row in (results.get("crm") or {}).get("throughput", []):
         print(f"crm_bench: batch {row['batch_size']}: {row['events_per_s']:,.0f} events/s")
     recon = results.get("reconciliation") or {}
-    if recon:
+    if "slowest_build_reconciliation_s" in recon:
         print(f"reconciliation_bench: slowest build_reconciliation median {recon['slowest_build_reconciliation_s']} s "
               f"over {recon['entries']:,} entries")
+    for name in ("passes", "images", "crm", "reconciliation"):
+        if "failed" in (results.get(name) or {}):
+            print(f"{name}: FAILED (see results.json)")
     print(f"check_ledger: {results['check_ledger']}")
     print(f"\n{'target':<66} {'value':>8} {'goal':>8}  met")
     for row in results["targets"]:
