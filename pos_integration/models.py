@@ -117,7 +117,14 @@ class PosConnection(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """Every request that reached a connection's webhook URL, kept as received for audit and replay."""
+    """Every request that reached a connection's webhook URL, kept as received for audit and replay.
+
+    A vendor event (Stripe `evt_...`, Square `event_id`, Shopify `X-Shopify-Event-Id`, a standard
+    webhook's `webhook-id`) is owned by one delivery per connection, enforced by the database: a retry
+    or a twin sent at the same instant is still kept, but as a duplicate of that one, and not processed
+    (an id a connector learns only when parsing marks the repeat after its idempotent processing).
+    Deliveries with no event id (rejected ones, vendors that send none) are not constrained.
+    """
 
     class Status(models.TextChoices):
         REJECTED = "rejected", "Rejected (not verified)"
@@ -136,11 +143,24 @@ class WebhookDelivery(models.Model):
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="duplicates", editable=False,
+        help_text="The delivery that owns this vendor event; this one is a repeat of it",
+    )
 
     class Meta:
         verbose_name_plural = "webhook deliveries"
         ordering = ["-id"]
         indexes = [models.Index(fields=["connection", "vendor_event_id"]), models.Index(fields=["status"])]
+        constraints = [
+            # Two deliveries of one event racing through intake cannot both be processed: the second
+            # insert fails here, whatever the timing, and the view records it as a duplicate instead.
+            models.UniqueConstraint(
+                fields=["connection", "vendor_event_id"],
+                condition=~models.Q(vendor_event_id="") & models.Q(duplicate_of__isnull=True),
+                name="pos_webhook_delivery_event_unique",
+            ),
+        ]
 
     def __str__(self):
         return f"Delivery {self.pk} to {self.connection_id} ({self.status})"

@@ -2,7 +2,8 @@
 
 Both are safe to run any number of times: the events they apply are keyed by (connection, vendor
 id), so a retry, a replay from the admin or a poll that finds a sale a webhook already brought
-changes nothing more.
+changes nothing more. A repeat of a vendor event is not processed at all: the webhook view keeps it
+as a duplicate of the delivery that owns the event (a unique index decides which one that is).
 """
 import datetime as dt
 import logging
@@ -27,16 +28,9 @@ def process_delivery(delivery_id: int, *, replay: bool = False) -> WebhookDelive
     delivery = WebhookDelivery.objects.select_related("connection__merchant").get(pk=delivery_id)
     if delivery.status == WebhookDelivery.Status.REJECTED:
         return delivery  # never verified: never applied, not even by a replay
+    if delivery.duplicate_of_id and delivery.status == WebhookDelivery.Status.PROCESSED and not replay:
+        return delivery  # a repeat, acknowledged at intake: the delivery it repeats does the work
     connection = delivery.connection
-    if not replay and delivery.vendor_event_id:
-        earlier = (
-            WebhookDelivery.objects.filter(
-                connection=connection, vendor_event_id=delivery.vendor_event_id,
-                status=WebhookDelivery.Status.PROCESSED,
-            ).exclude(pk=delivery.pk).order_by("pk").first()
-        )
-        if earlier is not None:
-            return _finish(delivery, [{"duplicate_of": earlier.pk}])
     delivery.attempts += 1
     try:
         connector = connector_for(connection)
@@ -45,9 +39,10 @@ def process_delivery(delivery_id: int, *, replay: bool = False) -> WebhookDelive
                            received_at=delivery.received_at)
         )
         if parsed.vendor_event_id and not delivery.vendor_event_id:
-            delivery.vendor_event_id = parsed.vendor_event_id[:255]
+            _claim_event_id(delivery, parsed.vendor_event_id[:255])
         outcomes = apply_events(connection, parsed.events)
     except (ConnectorError, TesseraError, ValueError) as error:
+        return _finish(delivery, [])
         message = str(getattr(error, "message", None) or error)
         return _fail(delivery, message, permanent=getattr(error, "permanent", False))
     except Exception as error:  # a connector bug must not lose the delivery: it stays replayable
@@ -56,10 +51,24 @@ def process_delivery(delivery_id: int, *, replay: bool = False) -> WebhookDelive
     return _finish(delivery, outcomes)
 
 
+def _claim_event_id(delivery: WebhookDelivery, event_id: str) -> None:
+    """An id learnt only at parse time (a connector that cannot read it at intake) is recorded; if
+    another delivery owns that event already, this one is recorded as its duplicate, as the unique
+    index requires. Its events were applied all the same: they are keyed by their own ids."""
+    delivery.vendor_event_id = event_id
+    delivery.duplicate_of = (
+        WebhookDelivery.objects.filter(
+            connection_id=delivery.connection_id, vendor_event_id=event_id, duplicate_of__isnull=True
+        ).exclude(pk=delivery.pk).first()
+    )
+
+
 def _finish(delivery: WebhookDelivery, outcomes: list) -> WebhookDelivery:
     delivery.status, delivery.outcome, delivery.error = WebhookDelivery.Status.PROCESSED, outcomes, ""
     delivery.processed_at = timezone.now()
-    delivery.save(update_fields=["status", "outcome", "error", "processed_at", "attempts", "vendor_event_id"])
+    delivery.save(update_fields=[
+        "status", "outcome", "error", "processed_at", "attempts", "vendor_event_id", "duplicate_of",
+    ])
     return delivery
 
 
@@ -68,7 +77,7 @@ def _fail(delivery: WebhookDelivery, message: str, *, permanent: bool = False) -
     delivery.status, delivery.error = WebhookDelivery.Status.FAILED, message[:2000]
     if permanent:
         delivery.attempts = max(delivery.attempts, MAX_AUTOMATIC_ATTEMPTS)
-    delivery.save(update_fields=["status", "error", "attempts", "vendor_event_id"])
+    delivery.save(update_fields=["status", "error", "attempts", "vendor_event_id", "duplicate_of"])
     return delivery
 
 

@@ -1,15 +1,19 @@
 """`/hooks/pos/<connection id>/`: where POS systems deliver their webhooks.
 
-In a fixed order (STYLE.md habit 7): find the connection from the URL; verify over the raw bytes
+In a fixed order (STYLE.md habit 7): find the connection from the URL; cap the body (413) before
+any signature work, judging the declared length before reading a byte; verify over the raw bytes
 (the connector's check); keep the delivery whatever the verdict (a rejected one is the only thing
-a bad request writes); answer at once; parse and apply in a Celery task after commit, so a slow
-vendor API (Clover must be asked for the payment) never makes the vendor's request time out.
+a bad request writes; a repeat of a vendor event is kept as a duplicate of the first, and a unique
+index decides which is first, so two copies arriving at once cannot both be processed); answer at
+once; parse and apply in a Celery task after commit, so a slow vendor API (Clover must be asked for
+the payment) never makes the vendor's request time out.
 What "verified" means is the connector's call: Clover's one-time URL verification request carries
 no auth code and is accepted (with no events) so the merchant can read the code it holds.
 """
 import logging
 
-from django.db import transaction
+from django.core.exceptions import RequestDataTooBig
+from django.db import IntegrityError, transaction
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -44,8 +48,8 @@ def pos_webhook(request, connection_id):
     connection = PosConnection.objects.filter(pk=connection_id, is_active=True).select_related("merchant").first()
     if connection is None:
         return JsonResponse(error_body("not_found", "No active POS connection here."), status=404)
-    body = request.body
-    if len(body) > MAX_BODY_BYTES:
+    body = _capped_body(request)
+    if body is None:
         return JsonResponse(error_body("payload_too_large", "The body is too large."), status=413)
     connector = connector_for(connection)
     headers = request_headers(request)
@@ -67,10 +71,45 @@ def pos_webhook(request, connection_id):
     except Exception:  # noqa: BLE001 - an unreadable id only costs the audit list a column
         delivery.vendor_event_id = ""
     with transaction.atomic():
-        delivery.save()
+        try:
+            with transaction.atomic():  # a savepoint: losing the insert race must not undo the rest
+                delivery.save()
+        except IntegrityError:
+            if not delivery.vendor_event_id:
+                raise  # not the event's unique index: a real fault
+            _save_as_duplicate(delivery)
+        else:
+            transaction.on_commit(lambda: _enqueue(delivery.pk), robust=True)
         PosConnection.objects.filter(pk=connection.pk).update(last_delivery_at=delivery.received_at)
-        transaction.on_commit(lambda: _enqueue(delivery.pk), robust=True)
     return JsonResponse({"received": True, "delivery": delivery.pk})
+
+
+def _save_as_duplicate(delivery: WebhookDelivery) -> None:
+    """The vendor sent this event before (a retry), or a twin of this request won the insert an instant
+    ago: the vendor still gets its 2xx (or it would retry), the request is kept, nothing is processed.
+    The unique index made this insert wait for the winner's commit, so the winner is visible here."""
+    owner = WebhookDelivery.objects.get(
+        connection=delivery.connection, vendor_event_id=delivery.vendor_event_id, duplicate_of__isnull=True
+    )
+    delivery.duplicate_of, delivery.status = owner, WebhookDelivery.Status.PROCESSED
+    delivery.outcome, delivery.processed_at = [{"duplicate_of": owner.pk}], timezone.now()
+    delivery.save()
+
+
+def _capped_body(request) -> bytes | None:
+    """The raw body, or None when it is over the cap. The declared length is judged before a byte is
+    read: past Django's own DATA_UPLOAD_MAX_MEMORY_SIZE, reading would raise a bare 400 instead."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY_BYTES:
+        return None
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return None
+    return None if len(body) > MAX_BODY_BYTES else body
 
 
 def _enqueue(delivery_id: int) -> None:

@@ -109,6 +109,24 @@ def test_an_unverifiable_event_is_refused_and_changes_nothing(client, world, cus
     assert subscription_state(world.merchant) == before and StripeEvent.objects.count() == 0
 
 
+@pytest.mark.parametrize("downgrade", [
+    pytest.param(lambda signed: signed.replace(",v1=", ",v0="), id="only-v0"),
+    pytest.param(lambda signed: signed.replace(",v1=", ",v1=" + "0" * 64 + ",v0="), id="v0-beside-a-wrong-v1"),
+])
+def test_a_signature_under_the_old_v0_scheme_is_refused_even_with_the_right_secret(client, world, customer,
+                                                                                     downgrade):
+    """Stripe's `v0` entries are test-mode leftovers; only `v1` is checked, so a correct HMAC under v0
+    (the right secret, a fresh timestamp) must not open the door."""
+    before = subscription_state(world.merchant)
+    stripe_event = event("customer.subscription.created", subscription(customer=customer, status="active"))
+    body = json.dumps(stripe_event, indent=2).encode()
+
+    response = post_event(client, stripe_event, signature=downgrade(stripe_signature(body)))
+
+    assert_refused(response, 400, "signature_invalid")
+    assert subscription_state(world.merchant) == before and StripeEvent.objects.count() == 0
+
+
 def test_a_body_that_was_tampered_with_after_signing_is_refused(client, world, customer):
     genuine = event("customer.subscription.created", subscription(customer=customer, status="past_due"))
     signature = stripe_signature(json.dumps(genuine, indent=2).encode())

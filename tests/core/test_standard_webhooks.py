@@ -91,6 +91,17 @@ def test_a_correct_digest_under_another_version_label_is_not_accepted():
         verify(SPEC_SECRET, headers, SPEC_BODY, now=SENT_AT)
 
 
+def test_the_right_digest_in_hex_instead_of_base64_is_rejected():
+    """The spec encodes the digest in base64; a sender (or a verifier) that also took hex would let one
+    digest pass in two spellings. Hex digits are valid base64 characters, so this is decoded, not skipped."""
+    digest = base64.b64decode(SPEC_SIGNATURE[3:])
+    headers = spec_headers()
+    for spelling in (digest.hex(), digest.hex().upper()):
+        headers["webhook-signature"] = f"v1,{spelling}"
+        with pytest.raises(SignatureInvalid, match="No v1 signature matches"):
+            verify(SPEC_SECRET, headers, SPEC_BODY, now=SENT_AT)
+
+
 @pytest.mark.parametrize("value", ["v1,", SPEC_SIGNATURE[:8], "v1,not base64!", "garbage", SPEC_SIGNATURE[3:]])
 def test_truncated_or_malformed_signatures_are_rejected(value):
     headers = spec_headers()

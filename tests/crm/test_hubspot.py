@@ -21,6 +21,7 @@ from crm_sync.connectors.hubspot import mapping
 from crm_sync.connectors.hubspot.connector import HubSpotConnector
 from crm_sync.delivery import deliver_batch, retry_dead_letters
 from crm_sync.fanout import fan_out
+from crm_sync.inbound import MAX_BODY_BYTES as INBOUND_MAX_BODY_BYTES
 from crm_sync.models import CrmDelivery
 from crm_sync.types import CardSnapshot, CustomerProfile, OutboundEvent
 from tests.crm.hubspot_fake import UPSERT_PATH, FakeHubSpot
@@ -375,6 +376,13 @@ def v3_headers(body: bytes, url: str, *, secret=CLIENT_SECRET, timestamp=None) -
     return {"X-HubSpot-Signature-v3": signature, "X-HubSpot-Request-Timestamp": timestamp}
 
 
+def hex_v3_headers(body: bytes, url: str) -> dict:
+    """The right v3 HMAC (right secret, URL, body, fresh timestamp), spelled in hex instead of base64."""
+    headers = v3_headers(body, url)
+    digest = base64.b64decode(headers["X-HubSpot-Signature-v3"])
+    return {**headers, "X-HubSpot-Signature-v3": digest.hex()}
+
+
 def post_hook(client, connection, events, *, path_suffix="", **signing):
     body = json.dumps(events).encode()
     headers = signing.pop("headers", None) or v3_headers(body, signing.pop("url", hook_url(connection)), **signing)
@@ -463,7 +471,7 @@ V1_BODY = (b'[{"eventId":1,"subscriptionId":12345,"portalId":62515,"occurredAt":
 
 
 @pytest.mark.parametrize("case", ["wrong-secret", "six-minutes-old", "seconds-timestamp", "v1-only", "tampered",
-                                  "no-headers"])
+                                  "no-headers", "hex-instead-of-base64"])
 def test_an_unverified_webhook_gets_401_and_changes_nothing(client, world, fake, case):
     set_channel_consent(world.customer, world.merchant, {"email": True})
     contact_id = fake.add_contact(world.customer.user.email)
@@ -480,6 +488,7 @@ def test_an_unverified_webhook_gets_401_and_changes_nothing(client, world, fake,
         "tampered": lambda: v3_headers(json.dumps([property_change(contact_id, value="false")]).encode(),
                                        hook_url(connection)),
         "no-headers": lambda: {"X-Other": "1"},
+        "hex-instead-of-base64": lambda: hex_v3_headers(body, hook_url(connection)),
     }[case]()
 
     response = post_hook(client, connection, events, headers=headers)
@@ -510,6 +519,51 @@ def test_the_published_v1_vector_is_rejected_even_though_it_is_valid_v1(client, 
                            headers={"X-HubSpot-Signature": v1, "X-HubSpot-Signature-Version": "v1"})
 
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("size", [
+    pytest.param(INBOUND_MAX_BODY_BYTES + 1, id="one-byte-over-1MB"),
+    pytest.param(3 * 1024 * 1024, id="3MB-beyond-djangos-own-upload-limit"),
+])
+def test_an_oversize_webhook_is_refused_with_413_before_any_signature_work(client, world, fake, monkeypatch,
+                                                                           size):
+    set_channel_consent(world.customer, world.merchant, {"email": True})
+    contact_id = fake.add_contact(world.customer.user.email)
+    connection = connect(world, fake)
+    verified = []
+    monkeypatch.setattr(HubSpotConnector, "verify_inbound", lambda self, request: verified.append(request))
+    change = property_change(contact_id)
+    change["padding"] = ""
+    change["padding"] = "x" * (size - len(json.dumps([change])))
+    body = json.dumps([change]).encode()
+    assert len(body) == size
+
+    response = client.post(f"/hooks/crm/{connection.pk}/", data=body, content_type="application/json",
+                           headers=v3_headers(body, hook_url(connection)))  # signed: only the size is wrong
+
+    assert response.status_code == 413, response.content[:300]
+    assert response.json() == {"error": {"code": "payload_too_large", "message": "The body is too large.",
+                                         "fields": {}}}
+    assert verified == []
+    assert channel_consents(world.customer, world.merchant)["email"] is True
+    assert fake.requests == []
+
+
+def test_a_webhook_of_exactly_1MB_is_taken_to_the_signature_check(client, world, fake):
+    set_channel_consent(world.customer, world.merchant, {"email": True})
+    contact_id = fake.add_contact(world.customer.user.email)
+    connection = connect(world, fake)
+    change = property_change(contact_id)
+    change["padding"] = ""
+    change["padding"] = "x" * (INBOUND_MAX_BODY_BYTES - len(json.dumps([change])))
+    body = json.dumps([change]).encode()
+    assert len(body) == INBOUND_MAX_BODY_BYTES
+
+    response = client.post(f"/hooks/crm/{connection.pk}/", data=body, content_type="application/json",
+                           headers=v3_headers(body, hook_url(connection)))
+
+    assert response.status_code == 200 and response.json() == {"received": 1, "applied": 1}
+    assert channel_consents(world.customer, world.merchant)["email"] is False
 
 
 def test_webhooks_are_refused_when_no_client_secret_is_set(client, world, fake):

@@ -1,4 +1,5 @@
-"""Points under real concurrency, on PostgreSQL: no lost, doubled or overdrawn points.
+"""Points under real concurrency, on PostgreSQL: no lost, doubled or overdrawn points, and a reward
+that costs the whole balance is redeemed once however many requests race for it.
 
 Real threads, each with its own database connection, released together by a barrier so the
 requests truly overlap; TransactionTestCase semantics (django_db(transaction=True)) so every
@@ -8,16 +9,18 @@ thread commits for real instead of hiding inside one test transaction.
 import pytest
 from django.core.management import call_command
 
+from tests.api.conftest import client_for
 from tests.concurrency import run_together
 from tests.factories import build_world
 from tests.wallet.helpers import buy, ledger_sum
-from wallet.errors import InsufficientPoints
+from wallet.errors import InsufficientPoints, RewardUnavailable
 from wallet.models import Card, IdempotencyRecord, LedgerEntry, Purchase, Redemption
 from wallet.services import redeem_reward, refund_purchase
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 THREADS = 40
+WHOLE_BALANCE_THREADS = 50
 
 
 def test_forty_threads_redeeming_a_reward_the_card_can_afford_three_times():
@@ -39,6 +42,57 @@ def test_forty_threads_redeeming_a_reward_the_card_can_afford_three_times():
     assert card.balance == 0 == ledger_sum(card)
     assert Redemption.objects.filter(card=card).count() == 3
     assert not card.entries.filter(balance_after__lt=0).exists()
+    call_command("check_ledger")
+
+
+def test_fifty_threads_redeeming_a_reward_that_costs_the_whole_balance_redeem_it_once():
+    world = build_world()
+    buy(world.card, 10000)  # 100 points: exactly the coffee, so the first redemption spends everything
+
+    def redeem(index):
+        try:
+            redeem_reward(world.card, world.coffee, idempotency_key=f"whole-balance-{index}")
+            return "redeemed"
+        except (InsufficientPoints, RewardUnavailable) as refusal:
+            return refusal.code
+
+    outcomes = run_together(WHOLE_BALANCE_THREADS, redeem)
+    assert outcomes.count("redeemed") == 1
+    assert outcomes.count("insufficient_points") == WHOLE_BALANCE_THREADS - 1
+    card = Card.objects.get(pk=world.card.pk)
+    assert card.balance == 0 == ledger_sum(card)
+    assert card.entries.filter(kind=LedgerEntry.Kind.REDEEM).count() == 1
+    assert Redemption.objects.filter(card=card).count() == 1
+    # A refusal is not a stored result: only the one redemption holds an idempotency record.
+    assert IdempotencyRecord.objects.filter(key__startswith="whole-balance-").count() == 1
+    call_command("check_ledger")
+
+
+def test_fifty_customer_app_requests_for_the_whole_balance_get_one_coupon_and_forty_nine_409s():
+    """The same race through the customer API, as fifty taps from the app would arrive."""
+    world = build_world()
+    buy(world.card, 10000)
+    url = f"/api/v1/cards/{world.card.pk}/redemptions/"
+
+    def tap(index):
+        response = client_for(world.customer.user).post(
+            url, {"reward_id": world.coffee.pk}, format="json", HTTP_IDEMPOTENCY_KEY=f"tap-{index}"
+        )
+        return response.status_code, response.json()
+
+    answers = run_together(WHOLE_BALANCE_THREADS, tap)
+    won = [body for status, body in answers if status == 201]
+    refused = [body for status, body in answers if status != 201]
+    assert len(won) == 1 and won[0]["balance"] == 0
+    assert len(refused) == WHOLE_BALANCE_THREADS - 1
+    assert {status for status, _ in answers if status != 201} == {409}
+    for body in refused:
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "fields"}
+        assert body["error"]["code"] == "insufficient_points"
+        assert body["error"]["fields"] == {"balance": ["0"], "points_cost": ["100"]}
+    card = Card.objects.get(pk=world.card.pk)
+    assert card.balance == 0 == ledger_sum(card)
+    assert Redemption.objects.filter(card=card).count() == 1
     call_command("check_ledger")
 
 

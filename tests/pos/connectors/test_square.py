@@ -360,6 +360,9 @@ REJECTIONS = {
     "body changed after signing": lambda url, body: (body.replace(b"2599", b"9999"), {
         "x-square-hmacsha256-signature": sign(SIGNATURE_KEY, url, body)}),
     "missing signature header": lambda url, body: (body, {}),
+    "the right HMAC in hex instead of base64": lambda url, body: (body, {
+        "x-square-hmacsha256-signature": hmac.new(SIGNATURE_KEY.encode(), url.encode() + body,
+                                                  hashlib.sha256).hexdigest()}),
     "legacy x-square-signature only": lambda url, body: (body, {
         "x-square-signature": base64.b64encode(
             hmac.new(SIGNATURE_KEY.encode(), url.encode() + body, hashlib.sha1).digest()).decode()}),
