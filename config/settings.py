@@ -192,7 +192,12 @@ REST_FRAMEWORK = {
         "register": env_str("THROTTLE_REGISTER", "5/minute"),
         # A receipt code and total can be guessed; claims are few per customer, so guessing is slow.
         "claim": env_str("THROTTLE_CLAIM", "10/hour"),
+        # Guesses at one account (email or phone) from any number of addresses (core.throttling).
+        "login_account": env_str("THROTTLE_LOGIN_ACCOUNT", "20/hour"),
     },
+    # Client addresses for throttling come from the last X-Forwarded-For hop our own proxy added, never
+    # from what the client wrote there (production runs behind one TLS-terminating proxy).
+    "NUM_PROXIES": env_int("NUM_PROXIES", 1 if IS_PRODUCTION else 0),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SIMPLE_JWT = {
@@ -208,8 +213,11 @@ SIMPLE_JWT = {
 # Cache (throttle counters, later rate limits and rendered images): Redis when REDIS_URL is set,
 # else an in-process cache, which is enough for one development server.
 _redis_url = env_str("REDIS_URL")
+# Short socket timeouts: a hung Redis must cost a request a moment, never hang it (the throttles and
+# the outbox listener read the cache inside requests).
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url}
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url,
+                "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 1}}
     if _redis_url
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
@@ -237,6 +245,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if CELERY_BROKER_URL.startswith(("redis", "rediss")):
+    # Publishing happens on commit inside requests (webhook deliveries, pass updates): a Redis that
+    # accepts the connection and never answers must not hang them (kombu sets no timeout itself).
+    # The CRM outbox listener publishes with its own, shorter limits (crm_sync.outbox).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout": 2}
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -339,6 +352,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # At DEBUG, django.template logs whole template contexts (the admin's user page holds a password hash).
+    "loggers": {"django.template": {"level": "INFO"}},
 }
 
 if IS_PRODUCTION:

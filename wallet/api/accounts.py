@@ -13,11 +13,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core.api import StrictSerializer
 from core.money import validate_time_zone
+from core.throttling import AccountThrottle, ScopedCounterThrottle
 from wallet.api.permissions import IsCustomer, current_customer
 from wallet.services import accounts
 
@@ -180,7 +180,7 @@ class PublicAuthView(APIView):
 
 
 class RegisterView(PublicAuthView):
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedCounterThrottle]
     throttle_scope = "register"
 
     @extend_schema(
@@ -203,15 +203,17 @@ class RegisterView(PublicAuthView):
 
 
 class TokenObtainView(PublicAuthView):
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedCounterThrottle, AccountThrottle]
     throttle_scope = "login"
+    account_throttle_scope = "login_account"
 
     @extend_schema(
         operation_id="auth_token",
         summary="Log in",
         description="Exchange an email address or phone number and the password for a token pair. Wrong "
         "credentials are a 401 with the same message whether or not the account exists; an erased or "
-        "deactivated account cannot log in. Throttled per client (scope `login`): too many attempts are a 429.",
+        "deactivated account cannot log in. Throttled per client (scope `login`) and per account tried, "
+        "from any address (scope `login_account`): too many attempts are a 429 with Retry-After.",
         tags=ACCOUNT_TAGS,
         request=LoginRequestSerializer,
         responses={200: TokenPairSerializer},
@@ -219,6 +221,20 @@ class TokenObtainView(PublicAuthView):
     def post(self, request):
         data = valid_input(LoginRequestSerializer, request)
         return Response(asdict(accounts.log_in(data["login"], data["password"])))
+
+    def throttle_account(self, request) -> str | None:
+        """The account a login attempt is about, spelled the way `log_in` finds it, so `ADA@example.com`
+        and `+1 415 555 0123` count against the same account as their usual spelling."""
+        login = request.data.get("login") if hasattr(request.data, "get") else None
+        if not isinstance(login, str) or not login.strip():
+            return None
+        login = login.strip()
+        if "@" in login:
+            return login.lower()
+        try:
+            return accounts.normalize_phone(login)
+        except DjangoValidationError:
+            return login
 
 
 class TokenRefreshView(PublicAuthView):
@@ -255,7 +271,7 @@ class LogoutView(APIView):
 
 class PasswordChangeView(APIView):
     permission_classes = [IsCustomer]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedCounterThrottle]
     throttle_scope = "login"
 
     @extend_schema(

@@ -4,9 +4,9 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from core.api import StrictSerializer
+from core.throttling import ScopedCounterThrottle
 from wallet.api.cards import owned_card
 from wallet.api.permissions import IsCustomer, current_customer
 from wallet.api.serializers import (
@@ -33,7 +33,7 @@ class ClaimResultSerializer(serializers.Serializer):
 
 class CardClaimView(GenericAPIView):
     permission_classes = [IsCustomer]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedCounterThrottle]
     throttle_scope = "claim"
     pagination_class = None
     serializer_class = ClaimRequestSerializer

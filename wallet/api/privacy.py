@@ -6,9 +6,9 @@ from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from core.throttling import ScopedCounterThrottle
 from wallet.api.accounts import PasswordConfirmationSerializer, valid_input
 from wallet.api.permissions import IsCustomer, current_customer
 from wallet.services import accounts, privacy
@@ -159,7 +159,7 @@ class ExportView(APIView):
 
 class EraseView(APIView):
     permission_classes = [IsCustomer]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedCounterThrottle]
     throttle_scope = "login"
 
     @extend_schema(
