@@ -42,7 +42,6 @@ def process_delivery(delivery_id: int, *, replay: bool = False) -> WebhookDelive
             _claim_event_id(delivery, parsed.vendor_event_id[:255])
         outcomes = apply_events(connection, parsed.events)
     except (ConnectorError, TesseraError, ValueError) as error:
-        return _finish(delivery, [])
         message = str(getattr(error, "message", None) or error)
         return _fail(delivery, message, permanent=getattr(error, "permanent", False))
     except Exception as error:  # a connector bug must not lose the delivery: it stays replayable
