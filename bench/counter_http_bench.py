@@ -270,6 +270,8 @@ class Server:
         ]
         if options.worker_class == "gthread":
             command += ["--threads", str(options.worker_threads)]
+        if getattr(options, "access_log", None):  # the hardening run: every request's path, status and time
+            command += ["--access-logfile", options.access_log, "--access-logformat", options.access_log_format]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
     def wait_healthy(self, timeout: float = 60.0) -> None:

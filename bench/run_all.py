@@ -39,7 +39,7 @@ BENCH = ROOT / "bench"
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
 from counter_http_bench import Server, cpu_idle_percent  # noqa: E402
-from harness import floor, loadgen, report, seed  # noqa: E402
+from harness import floor, hardening, loadgen, report, seed  # noqa: E402
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
 from scratch_database import recreate_database  # noqa: E402
@@ -64,12 +64,17 @@ def parse_options():
     parser.add_argument("--workers", type=int, default=os.cpu_count(),
                         help="gunicorn sync workers (default: one per core)")
     parser.add_argument("--only", nargs="+", help="run only these HTTP scenarios (and every floor)")
-    parser.add_argument("--skip", nargs="+", default=[], choices=["passes", "images", "crm", "reconciliation"])
+    parser.add_argument("--skip", nargs="+", default=[],
+                        choices=["hardening", "passes", "images", "crm", "reconciliation"])
+    parser.add_argument("--hardening-seconds", type=float,
+                        help="the hardening mix with webhooks (default 60, quick 20)")
+    parser.add_argument("--webhook-rate", type=float, default=10.0, help="signed POS webhooks a second during it")
     parser.add_argument("--output", default=str(BENCH / "results.json"))
     options = parser.parse_args()
     options.seconds = options.seconds or (3.0 if options.quick else 10.0)
     options.warmup = options.warmup or (1.0 if options.quick else 3.0)
     options.cards = options.cards or (6000 if options.quick else 30000)
+    options.hardening_seconds = options.hardening_seconds or (20.0 if options.quick else 60.0)
     if "bench" not in options.database_url.rsplit("/", 1)[-1]:
         parser.error("the database's name must contain 'bench'")
     return options
@@ -363,6 +368,8 @@ def main():
     results["floors"] = run_floors(options, world)
     with tempfile.TemporaryDirectory(prefix="tessera-bench-") as workdir:
         results["scenarios"], comparison = run_http(options, world, Path(workdir), results["floors"])
+        if "hardening" not in options.skip and not options.only:
+            results["hardening"] = hardening.run(options, world, Path(workdir), Server, loadgen, data_file)
     if comparison:
         results["load_generator"]["python_comparison"] = comparison
     results["check_ledger"] = check_ledger()

@@ -114,6 +114,16 @@ def print_table(results: dict) -> None:
     passes = results.get("passes") or {}
     if passes:
         print("\npass_bench (one thread = one core): " + ", ".join(f"{k} {v:,.0f}/s" for k, v in passes.items()))
+    mix = results.get("hardening")
+    if mix:
+        print(f"\nhardening mix (4 scan, 4 purchase, 1 redeem, 1 wallet read in 10; {mix['connections']} conns, "
+              f"{mix['seconds']:.0f} s, webhooks beside it): {mix['per_second']:,.0f} req/s, errors {mix['errors']}")
+        print(f"{'endpoint':<10} {'requests':>9} {'errors':>7} {'p50':>7} {'p99':>7}   (server time, ms)")
+        for name, row in mix["endpoints"].items():
+            p50, p99 = row["p50_ms"] or "-", row["p99_ms"] or "-"
+            print(f"{name:<10} {row['requests']:>9} {row['errors']:>7} {p50:>7} {p99:>7}")
+        print(f"webhooks: {mix['webhooks_sent']} sent {mix['webhook_answers']}, {mix['webhooks_processed']} processed "
+              f"by the Celery worker, {mix['webhook_sales_earned']} sales earned")
     images = results.get("images") or {}
     if "per_second" in images:
         print(f"image_bench (signed /i/ URLs, {images['cards']} cards, {images['connections']} conns): "

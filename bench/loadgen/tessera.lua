@@ -94,16 +94,34 @@ end
 
 local wallet_turn = 0
 
+-- The hardening issue's mix, per ten requests: 4 scans, 4 purchases, 1 redemption, 1 wallet read.
+local HARDENING = { "scan", "purchase", "scan", "purchase", "scan", "purchase", "scan", "purchase", "redeem", "wallet" }
+local hardening_turn = 0
+
+local function wallet_read()
+   wallet_turn = wallet_turn + 1
+   local card = any_card()
+   if wallet_turn % 2 == 0 then return customer_get("/api/v1/cards/", card) end
+   return customer_get("/api/v1/cards/" .. card.id .. "/history/", card)
+end
+
+local function next_hardening()
+   hardening_turn = hardening_turn % #HARDENING + 1
+   local kind = HARDENING[hardening_turn]
+   if kind == "scan" then return scan(any_card(), any_device())
+   elseif kind == "purchase" then return purchase(any_card(), any_device())
+   elseif kind == "redeem" then return redeem(any_device())
+   end
+   return wallet_read()
+end
+
 function request()
    if scenario == "scan" then return scan(any_card(), any_device())
    elseif scenario == "purchase" then return purchase(any_card(), any_device())
    elseif scenario == "redeem" then return redeem(any_device())
    elseif scenario == "mix" then return next_mix()
-   elseif scenario == "wallet" then
-      wallet_turn = wallet_turn + 1
-      local card = any_card()
-      if wallet_turn % 2 == 0 then return customer_get("/api/v1/cards/", card) end
-      return customer_get("/api/v1/cards/" .. card.id .. "/history/", card)
+   elseif scenario == "hardening" then return next_hardening()
+   elseif scenario == "wallet" then return wallet_read()
    elseif scenario == "qr_png" then
       local card = any_card()
       return customer_get("/api/v1/cards/" .. card.id .. "/qr.png", card)
