@@ -15,7 +15,7 @@ from wallet.hooks import earning_bonus
 from wallet.idempotency import run_idempotent
 from wallet.ledger import EntryDraft, append_entry, credit_expiry, lock_card
 from wallet.models import Card, LedgerEntry, Purchase
-from wallet.services.validation import require_positive_amount, require_text
+from wallet.services.validation import require_no_nul, require_positive_amount, require_text
 
 MAX_LINE_ITEMS = 500
 
@@ -103,6 +103,7 @@ def _validate(request: PurchaseRequest) -> None:
     require_positive_amount(request.amount)
     if not isinstance(request.items, list) or len(request.items) > MAX_LINE_ITEMS:
         raise InvalidRequest("items must be a list of at most 500 lines.", fields={"items": ["Invalid."]})
+    require_no_nul(request.items, "items")
 
 
 def _earn(card: Card, request: PurchaseRequest, occurred_at, source, actor, store) -> dict:

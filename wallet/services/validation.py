@@ -22,3 +22,20 @@ def require_text(value, field: str, max_length: int) -> str:
             f"{field} is required (1 to {max_length} characters).", fields={field: ["Missing or too long."]}
         )
     return value
+
+
+def require_no_nul(value, field: str) -> None:
+    """Free-form JSON (a sale's line items) may not hold a NUL character anywhere: PostgreSQL's jsonb and
+    text columns cannot store one, and finding out there would be a 500 instead of this 400."""
+    if _holds_nul(value):
+        raise InvalidRequest(f"{field} holds a NUL character (\\u0000).", fields={field: ["NUL character."]})
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(inner) for key, inner in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(inner) for inner in value)
+    return False

@@ -85,7 +85,15 @@ def is_safe_object_id(object_id: str) -> bool:
 def from_millis(value) -> dt.datetime | None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         return None
-    return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+    try:
+        return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+    except (OverflowError, OSError, ValueError):  # past the year 9999: not a time Clover sends
+        return None
+
+
+def _cents(value) -> int | None:
+    """An integer amount in cents as Clover's REST objects hold it, or None for anything else."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def elements(collection) -> list:
@@ -124,14 +132,15 @@ def customer_hint(payment: dict, order: dict, customer: dict | None) -> Customer
 def line_items(payment: dict, order: dict) -> list[dict]:
     """The order's lines, only on a payment that pays the whole order: with split tenders, giving every
     payment the whole order's lines would count each line once per payment."""
-    if int(payment.get("amount") or 0) < int(order.get("total") or 0):
+    paid, total = _cents(payment.get("amount")), _cents(order.get("total"))
+    if paid is None or (total is not None and paid < total) or (total is None and order.get("total")):
         return []
     items = []
     for line in elements(order.get("lineItems")):
         unit_qty = line.get("unitQty")
         items.append({
             "name": str(line.get("name") or ""),
-            "unit_price": int(line.get("price") or 0),
+            "unit_price": _cents(line.get("price")) or 0,
             # unitQty is in thousandths (1000 = one unit): unverified, third-party fixtures only.
             "quantity": unit_qty / 1000 if isinstance(unit_qty, int) and unit_qty > 0 else 1,
             "sku": reference_id(line.get("item")),
@@ -188,7 +197,8 @@ def refund_events(payment: dict, currency: str, paid_at: dt.datetime) -> tuple[l
     that completes the payment is sent as "all that remains" (amount None).
     """
     paid = int(payment["amount"])
-    refunds = sorted(elements(payment.get("refunds")), key=lambda r: (r.get("createdTime") or 0, str(r.get("id"))))
+    refunds = sorted(elements(payment.get("refunds")),
+                     key=lambda r: (_cents(r.get("createdTime")) or 0, str(r.get("id"))))
     events, total = [], 0
     for refund in refunds:
         refund_id, amount = str(refund.get("id") or ""), refund.get("amount")

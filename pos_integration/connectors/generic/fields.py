@@ -61,6 +61,8 @@ class Fields:
         value = value.strip()
         if not value or len(value) > max_length:
             raise PayloadInvalid(f"{self._name(name)} must be 1 to {max_length} characters.")
+        if "\x00" in value:  # no database text column can hold it: refused here, not failed later
+            raise PayloadInvalid(f"{self._name(name)} holds a NUL character (\\u0000).")
         return value
 
     def amount(self, name: str, *, required: bool = True, minimum: int = 1) -> int | None:

@@ -70,7 +70,12 @@ def timestamp(payload: dict, fallback: dt.datetime) -> dt.datetime:
                 moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
             except ValueError:
                 raise ConnectorError(f"{name} {value!r} is not an ISO 8601 time.") from None
-            return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+            try:
+                moment.astimezone(dt.UTC)  # stored in UTC: "0001-01-01T00:00:00+01:00" has no UTC day
+            except OverflowError:
+                raise ConnectorError(f"{name} {value!r} is out of range.") from None
+            return moment
     return fallback
 
 
@@ -106,9 +111,13 @@ def purchase_events(order: dict, *, pos_only: bool, received_at: dt.datetime) ->
 def refund_events(refund: dict, *, received_at: dt.datetime) -> list:
     """refunds/create: the money given back is the sum of its successful refund transactions. A
     refund that moved no money (a restock only) reverses nothing, since Shopify sends it anyway."""
+    transactions = refund.get("transactions") or []
+    if not isinstance(transactions, list):
+        raise ConnectorError("The refund's transactions are not a list.")
     given_back = [
-        transaction for transaction in refund.get("transactions") or []
-        if transaction.get("kind") == "refund" and transaction.get("status") == "success"
+        transaction for transaction in transactions
+        if isinstance(transaction, dict) and transaction.get("kind") == "refund"
+        and transaction.get("status") == "success"
         and not transaction.get("test")
     ]
     if not given_back:
@@ -129,7 +138,7 @@ def refund_events(refund: dict, *, received_at: dt.datetime) -> list:
 
 
 def customer_hint(order: dict) -> CustomerHint:
-    customer = order.get("customer") or {}
+    customer = order.get("customer") if isinstance(order.get("customer"), dict) else {}
     return CustomerHint(
         card_number=card_number(order),
         vendor_customer_id=str(customer["id"]) if customer.get("id") not in (None, "") else "",
@@ -140,7 +149,8 @@ def customer_hint(order: dict) -> CustomerHint:
 
 def card_number(order: dict) -> str:
     """A Tessera card number from the `tessera_card` note attribute, else one typed in the note."""
-    for attribute in order.get("note_attributes") or []:
+    attributes = order.get("note_attributes")
+    for attribute in attributes if isinstance(attributes, list) else []:
         if not isinstance(attribute, dict):
             continue
         name = re.sub(r"[\s-]+", "_", str(attribute.get("name") or "").strip().lower())
@@ -162,12 +172,32 @@ def receipt_code(order: dict) -> str:
 
 def line_items(order: dict, currency: str) -> list:
     """What was bought, for the merchant's reports: only fields that do not change between deliveries."""
+    lines = order.get("line_items") or []
+    if not isinstance(lines, list):
+        raise ConnectorError("The order's line_items are not a list.")
     items = []
-    for line in (order.get("line_items") or [])[:MAX_LINE_ITEMS]:
+    for line in lines[:MAX_LINE_ITEMS]:
+        if not isinstance(line, dict):
+            raise ConnectorError(f"A line item is not an object: {line!r:.40}.")
         items.append({
             "sku": str(line.get("sku") or ""),
             "title": str(line.get("title") or line.get("name") or ""),
-            "quantity": int(line.get("quantity") or 0),
+            "quantity": quantity(line.get("quantity")),
             "unit_price": to_minor_units(line.get("price") or "0", currency),
         })
     return items
+
+
+def quantity(value) -> int:
+    """A line's quantity: Shopify sends a whole number; anything else is not a Shopify line."""
+    if value in (None, ""):
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+        raise ConnectorError(f"Quantity {value!r:.40} is not a whole number.")
+    try:
+        whole = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ConnectorError(f"Quantity {value!r:.40} is not a whole number.") from None
+    if not whole.is_finite() or whole != whole.to_integral_value() or abs(whole) > 10**9:
+        raise ConnectorError(f"Quantity {value!r:.40} is not a whole number.")
+    return int(whole)

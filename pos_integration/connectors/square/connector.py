@@ -85,7 +85,7 @@ class SquareConnector(PosConnector):
 
     def parse_webhook(self, request: WebhookRequest) -> ParsedWebhook:
         notification = mapping.read_notification(request.body)
-        event_type = notification.get("type")
+        event_type = notification.get("type") if isinstance(notification.get("type"), str) else ""
         event_id = str(notification.get("event_id") or "")
         if event_type in mapping.PAYMENT_EVENTS:
             events = self._payment_events(mapping.event_object(notification, "payment"))
@@ -116,7 +116,7 @@ class SquareConnector(PosConnector):
             return []
         refunded, _ = mapping.money(refund.get("amount_money"), f"Refund {refund['id']} amount_money")
         payment_id = refund.get("payment_id")
-        if not payment_id:
+        if not payment_id or not isinstance(payment_id, str):
             raise PermanentConnectorError(f"Refund {refund['id']} names no payment_id.")
         # The refund does not say how much of the payment was tip; the payment does.
         payment = self._call(lambda square: square.get_payment(payment_id))

@@ -30,9 +30,10 @@ def read_notification(body: bytes) -> dict:
 
 def event_object(notification: dict, object_type: str) -> dict:
     """`data.object.<object_type>` (the payment or refund itself), or an error for an odd payload."""
-    wrapper = (notification.get("data") or {}).get("object") or {}
+    data = notification.get("data")
+    wrapper = data.get("object") if isinstance(data, dict) else None
     found = wrapper.get(object_type) if isinstance(wrapper, dict) else None
-    if not isinstance(found, dict) or not found.get("id"):
+    if not isinstance(found, dict) or not isinstance(found.get("id"), str) or not found["id"]:
         raise PermanentConnectorError(f"The {notification.get('type')} notification carries no {object_type} object.")
     return found
 
@@ -55,7 +56,10 @@ def timestamp(value, what: str) -> dt.datetime:
         raise PermanentConnectorError(f"{what} is not an RFC 3339 time: {value!r}") from None
     if parsed.tzinfo is None:
         raise PermanentConnectorError(f"{what} has no UTC offset: {value!r}")
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # "0001-01-01T00:00:00+01:00": before the first UTC day
+        raise PermanentConnectorError(f"{what} is out of range: {value!r}") from None
 
 
 
@@ -77,8 +81,8 @@ def goods_share(refunded: int, payment: dict) -> int:
     """The part of a refund that comes off the goods (what earned points), pro rata to the payment's
     amount over its total: a full refund of a tipped payment (tip included) reverses exactly the
     goods, and partial refunds can never add up to more than the goods. Rounded down."""
-    amount = (payment.get("amount_money") or {}).get("amount")
-    total = (payment.get("total_money") or {}).get("amount")
+    amount, total = (value.get("amount") if isinstance(value, dict) else None
+                     for value in (payment.get("amount_money"), payment.get("total_money")))
     if not isinstance(amount, int) or not isinstance(total, int) or total <= 0 or total <= amount:
         return refunded
     return min(amount, refunded * amount // total)

@@ -87,12 +87,14 @@ class StripeConnector(PosConnector):
     def parse_webhook(self, request: WebhookRequest) -> ParsedWebhook:
         try:
             event = _snapshot_event(request.body)
-            return ParsedWebhook(events=self._events(event), vendor_event_id=event.get("id") or "")
+            event_id = event.get("id") if isinstance(event.get("id"), str) else ""
+            return ParsedWebhook(events=self._events(event), vendor_event_id=event_id)
         except ValueError as error:  # a signed payload that will never parse: retrying cannot help
             raise PermanentConnectorError(f"Malformed Stripe event: {error}") from error
 
     def _events(self, event: dict) -> list:
-        kind, stripe_object = event.get("type"), event["data"]["object"]
+        kind = event.get("type") if isinstance(event.get("type"), str) else ""
+        stripe_object = event["data"]["object"]
         if kind == "payment_intent.succeeded":
             return self._sale(stripe_object)
         if kind == "charge.refunded":
@@ -120,7 +122,7 @@ class StripeConnector(PosConnector):
         refunds = mapping.embedded_refunds(charge)
         if refunds is None:
             with self._api() as api:
-                refunds = api.refunds_of_charge(charge["id"])
+                refunds = api.refunds_of_charge(charge.get("id"))
         return mapping.refunds_from_charge(charge, refunds)
 
     def _api(self) -> StripeApi:

@@ -32,16 +32,35 @@ def currency_of(stripe_object: dict) -> str:
 
 
 def utc(timestamp) -> dt.datetime:
-    if not isinstance(timestamp, int):
+    if not isinstance(timestamp, int) or isinstance(timestamp, bool):
         raise ValueError(f"Stripe timestamp is not unix seconds: {timestamp!r}")
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC)
+    try:
+        return dt.datetime.fromtimestamp(timestamp, dt.UTC)
+    except (OverflowError, OSError):  # past the year 9999 or the platform's time_t
+        raise ValueError(f"Stripe timestamp is out of range: {timestamp!r}") from None
+
+
+def object_id_of(stripe_object: dict) -> str:
+    """The object's own id, which keys the events made from it."""
+    found = stripe_object.get("id")
+    if not isinstance(found, str) or not found:
+        raise ValueError(f"Stripe {stripe_object.get('object') or 'object'} has no id.")
+    return found
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _mapping(value) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def object_id(value) -> str:
     """Stripe expandable fields are an id or the expanded object; either way, the id."""
     if isinstance(value, dict):
-        return value.get("id") or ""
-    return value or ""
+        value = value.get("id")
+    return value if isinstance(value, str) else ""
 
 
 def is_collected(intent: dict) -> bool:
@@ -54,23 +73,23 @@ def purchase_from_payment_intent(intent: dict, *, charge: dict | None = None,
     """A collected PaymentIntent (see `is_collected`) as a sale, keyed by its id."""
     currency = currency_of(intent)
     amount = iso_amount(intent.get("amount_received"), currency)
-    charge, customer = charge or {}, customer or {}
-    billing = charge.get("billing_details") or {}
+    charge, customer = _mapping(charge), _mapping(customer)
+    billing = _mapping(charge.get("billing_details"))
     hint = CustomerHint(
         card_number=card_number_in(intent) or card_number_in(customer),
         vendor_customer_id=object_id(intent.get("customer")),
-        email=intent.get("receipt_email") or customer.get("email") or billing.get("email") or "",
-        phone=customer.get("phone") or billing.get("phone") or "",
+        email=_text(intent.get("receipt_email")) or _text(customer.get("email")) or _text(billing.get("email")),
+        phone=_text(customer.get("phone")) or _text(billing.get("phone")),
     )
+    sale = object_id_of(intent)
     return PurchaseCompleted(
-        vendor_id=intent["id"], amount=amount, currency=currency, occurred_at=utc(intent.get("created")),
-        customer=hint, receipt_code=charge.get("receipt_number") or intent["id"],
+        vendor_id=sale, amount=amount, currency=currency, occurred_at=utc(intent.get("created")),
+        customer=hint, receipt_code=_text(charge.get("receipt_number")) or sale,
     )
 
 
 def card_number_in(stripe_object: dict) -> str:
-    metadata = stripe_object.get("metadata") or {}
-    return str(metadata.get(CARD_METADATA_KEY) or "").strip()
+    return str(_mapping(stripe_object.get("metadata")).get(CARD_METADATA_KEY) or "").strip()
 
 
 def refund_from_refund(refund: dict, *, payment_intent: str = "") -> PurchaseRefunded | None:
@@ -82,7 +101,7 @@ def refund_from_refund(refund: dict, *, payment_intent: str = "") -> PurchaseRef
         return None
     currency = currency_of(refund)
     return PurchaseRefunded(
-        refund_id=refund["id"], purchase_vendor_id=sale, amount=iso_amount(refund.get("amount"), currency),
+        refund_id=object_id_of(refund), purchase_vendor_id=sale, amount=iso_amount(refund.get("amount"), currency),
         currency=currency, occurred_at=utc(refund.get("created")),
     )
 
@@ -91,7 +110,8 @@ def refunds_from_charge(charge: dict, refunds: list[dict]) -> list[PurchaseRefun
     """One reversal per succeeded refund of the charge, oldest first, so partial refunds apply in order.
     Keyed by refund id, so the same refund seen through refund.created reverses once."""
     payment_intent = object_id(charge.get("payment_intent"))
-    events = [refund_from_refund(refund, payment_intent=payment_intent) for refund in refunds]
+    events = [refund_from_refund(refund, payment_intent=payment_intent) for refund in refunds
+              if isinstance(refund, dict)]
     return sorted((e for e in events if e is not None), key=lambda e: (e.occurred_at, e.refund_id))
 
 
