@@ -61,8 +61,10 @@ class PosConnector:
         raise NotImplementedError
 
     def webhook_event_id(self, request: WebhookRequest) -> str:
-        """The vendor's id for this delivery, read cheaply at intake (header or body) for the audit
-        list; dedupe does not depend on it (events are keyed by the sale's and refund's ids)."""
+        """The vendor's id for this delivery, read cheaply at intake (header or body). A unique index
+        keeps one owning delivery per (connection, id): a repeat is kept as a duplicate and never
+        processed. Events are also keyed by the sale's and refund's own ids, so a connector that
+        returns "" here still earns once."""
         return ""
 
     def poll(self, cursor: dict) -> PollResult:
