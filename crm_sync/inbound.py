@@ -6,7 +6,6 @@ through the consent service for a customer who holds a card of this merchant, ne
 """
 import logging
 
-from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
 from django.utils import timezone
@@ -14,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from core.errors import TesseraError, error_body
+from core.request_body import capped_body
 from crm_sync.base import CrmError, InboundRejected
 from crm_sync.connections import connector_for
 from crm_sync.models import CrmConnection
@@ -33,7 +33,7 @@ def crm_inbound(request, connection_id):
     connector = connector_for(connection) if connection else None
     if connector is None or not connector.supports_inbound:
         return JsonResponse(error_body("not_found", "No CRM connection takes webhooks here."), status=404)
-    if _over_cap(request):
+    if capped_body(request, MAX_BODY_BYTES) is None:
         return JsonResponse(error_body("payload_too_large", "The body is too large."), status=413)
     incoming = InboundRequest(body=request.body, headers={k.lower(): v for k, v in request.headers.items()},
                               method=request.method, url=_called_url(connector.inbound_url, request),
@@ -50,21 +50,6 @@ def crm_inbound(request, connection_id):
         return JsonResponse(error_body("crm_unavailable", "Could not read this webhook now; retry."), status=503)
     applied = sum(1 for change in changes if apply_consent(connection, change))
     return JsonResponse({"received": len(changes), "applied": applied})
-
-
-def _over_cap(request) -> bool:
-    """Judged on the declared length before a byte is read: past Django's own
-    DATA_UPLOAD_MAX_MEMORY_SIZE, reading the body would raise a bare 400 instead of our 413."""
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > MAX_BODY_BYTES:
-        return True
-    try:
-        return len(request.body) > MAX_BODY_BYTES
-    except RequestDataTooBig:
-        return True
 
 
 def _called_url(configured: str, request) -> str:

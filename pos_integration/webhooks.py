@@ -12,7 +12,6 @@ no auth code and is accepted (with no events) so the merchant can read the code 
 """
 import logging
 
-from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
 from django.http import JsonResponse
 from django.utils import timezone
@@ -20,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from core.errors import error_body
+from core.request_body import capped_body
 from pos_integration.base import WebhookRejected
 from pos_integration.connections import connector_for
 from pos_integration.models import PosConnection, WebhookDelivery
@@ -48,7 +48,7 @@ def pos_webhook(request, connection_id):
     connection = PosConnection.objects.filter(pk=connection_id, is_active=True).select_related("merchant").first()
     if connection is None:
         return JsonResponse(error_body("not_found", "No active POS connection here."), status=404)
-    body = _capped_body(request)
+    body = capped_body(request, MAX_BODY_BYTES)
     if body is None:
         return JsonResponse(error_body("payload_too_large", "The body is too large."), status=413)
     connector = connector_for(connection)
@@ -94,22 +94,6 @@ def _save_as_duplicate(delivery: WebhookDelivery) -> None:
     delivery.duplicate_of, delivery.status = owner, WebhookDelivery.Status.PROCESSED
     delivery.outcome, delivery.processed_at = [{"duplicate_of": owner.pk}], timezone.now()
     delivery.save()
-
-
-def _capped_body(request) -> bytes | None:
-    """The raw body, or None when it is over the cap. The declared length is judged before a byte is
-    read: past Django's own DATA_UPLOAD_MAX_MEMORY_SIZE, reading would raise a bare 400 instead."""
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > MAX_BODY_BYTES:
-        return None
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        return None
-    return None if len(body) > MAX_BODY_BYTES else body
 
 
 def _enqueue(delivery_id: int) -> None:

@@ -16,6 +16,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from core.errors import error_body
+from core.request_body import capped_body
 from merchants.billing.services import DUPLICATE, MalformedEvent, apply_stripe_event
 
 logger = logging.getLogger(__name__)
@@ -38,10 +39,8 @@ def stripe_billing_webhook(request):
     secret = settings.STRIPE_BILLING["WEBHOOK_SECRET"]
     if not secret:
         return _error(503, "billing_not_configured", "Stripe billing webhooks are not configured here.")
-    if _declared_length(request) > MAX_BODY_BYTES:
-        return _error(413, "payload_too_large", "The body is too large.")
-    body = request.body
-    if len(body) > MAX_BODY_BYTES:
+    body = capped_body(request, MAX_BODY_BYTES)
+    if body is None:
         return _error(413, "payload_too_large", "The body is too large.")
     header = request.headers.get("Stripe-Signature", "")
     if not header:
@@ -62,13 +61,6 @@ def stripe_billing_webhook(request):
         logger.warning("Stripe billing event not applied: %s", error)
         return _error(400, "malformed_event", "The body is not a Stripe snapshot event.")
     return JsonResponse({"received": True, "duplicate": outcome == DUPLICATE})
-
-
-def _declared_length(request) -> int:
-    try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return 0
 
 
 def _signed_at(header: str) -> int:
