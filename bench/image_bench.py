@@ -6,10 +6,11 @@ Mints one pass token per card (a scratch in-memory SQLite database: nothing is w
 development database) and seals its image URLs, as GET /api/v1/cards/{id}/pass-token/ does; starts
 `gunicorn -w 2 config.wsgi` on a free local port (DJANGO_DEBUG=false; same SECRET_KEY as this
 process, from the environment or var/dev-secrets.json); checks every URL answers the exact PNG; then
-runs `wrk -t2 -c32` for --seconds with a small Lua script that rotates through the URLs (each thread
-from its own offset) and prints requests/s, p50/p90/p99 latency, errors, and the CPU seconds of wrk
-and of gunicorn (master and workers). The cards' images are rendered once per worker and then come
-from the per-process cache (wallet.passes.images.cached): this measures the cached path.
+runs `wrk -t2 -c32` for --seconds with bench/loadgen/tessera.lua's "paths" scenario, rotating
+through the URLs (each thread from its own offset), and prints requests/s, p50/p90/p99 latency,
+errors, and the CPU seconds of wrk and of gunicorn (master and workers). The cards' images are
+rendered once per worker and then come from the per-process cache (wallet.passes.images.cached):
+this measures the cached path.
 --base-url measures a server that is already running instead (it must share this SECRET_KEY).
 """
 import argparse
@@ -38,47 +39,10 @@ settings.DATABASES["default"]["NAME"] = ":memory:"  # before the first connectio
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # customers' throwaway passwords
 
 from django.core.management import call_command  # noqa: E402
-from harness.loadgen import children_cpu, machine_busy, process_tree_cpu  # noqa: E402
+from harness import loadgen  # noqa: E402
 
 from tests.factories import build_world, make_card  # noqa: E402
 from wallet.passes import image_urls, images, tokens  # noqa: E402
-
-LUA = r"""
--- Rotates through the paths in the file given after "--"; counts non-200 answers; done() prints
--- one line "WRKJSON {...}" (the fields of bench/loadgen/tessera.lua's).
-local threads = {}
-function setup(thread)
-   table.insert(threads, thread)
-   thread:set("tid", #threads)
-end
-function init(args)
-   paths = {}
-   for line in io.lines(args[1]) do paths[#paths + 1] = line end
-   turn, failures = tid * 7, {}
-end
-function request()
-   turn = turn + 1
-   return wrk.format("GET", paths[(turn % #paths) + 1])
-end
-function response(status, headers, body)
-   if status ~= 200 and #failures < 3 then failures[#failures + 1] = tostring(status) end
-end
-function done(summary, latency, requests)
-   local samples = {}
-   for _, thread in ipairs(threads) do
-      local mine = thread:get("failures")
-      if mine then for _, text in ipairs(mine) do samples[#samples + 1] = '"' .. text .. '"' end end
-   end
-   local e = summary.errors
-   io.write(string.format(
-      'WRKJSON {"requests":%d,"duration_s":%.3f,"bytes":%d,"connect_errors":%d,"read_errors":%d,' ..
-      '"write_errors":%d,"status_errors":%d,"timeouts":%d,"p50_ms":%.2f,"p90_ms":%.2f,"p99_ms":%.2f,' ..
-      '"max_ms":%.2f,"mean_ms":%.2f,"error_samples":[%s]}\n',
-      summary.requests, summary.duration / 1e6, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
-      latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
-      latency.max / 1000, latency.mean / 1000, table.concat(samples, ",")))
-end
-"""
 
 
 def parse_options():
@@ -161,31 +125,18 @@ def check_answers(base_url: str, minted: list[tuple[str, str]], kind: str, timeo
             sys.exit(f"{path} answered {status} {headers} {body[:200]!r}: not the image of its token")
 
 
-def run_wrk(base_url: str, paths_file: Path, script: Path, options, seconds: float, server_pid: int | None) -> dict:
-    command = ["wrk", f"-t{options.threads}", f"-c{options.connections}", f"-d{max(1, round(seconds))}s",
-               "--timeout=10s", "-s", str(script), base_url, "--", str(paths_file)]
-    cpu_before, busy_before = children_cpu(), machine_busy()
-    server_before = process_tree_cpu(server_pid) if server_pid else 0.0
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
-    cpu_after, busy_after = children_cpu(), machine_busy()
-    server_after = process_tree_cpu(server_pid) if server_pid else 0.0
-    line = next((line for line in finished.stdout.splitlines() if line.startswith("WRKJSON ")), None)
-    if finished.returncode != 0 or line is None:
-        sys.exit(f"wrk failed ({finished.returncode}): {finished.stdout[-2000:]} {finished.stderr[-2000:]}")
-    data = json.loads(line.removeprefix("WRKJSON "))
-    errors = sum(data[name] for name in ("connect_errors", "read_errors", "write_errors", "status_errors",
-                                         "timeouts"))
-    server_cpu = server_after - server_before
-    busy = (busy_after[0] - busy_before[0]) / max(busy_after[1] - busy_before[1], 1)
+def run_wrk(base_url: str, paths_file: Path, options, seconds: float, server_pid: int | None) -> dict:
+    """harness.loadgen's wrk run (bench/loadgen/tessera.lua, scenario "paths"), as this benchmark's dict."""
+    run = loadgen.run_wrk(base_url, "paths", paths_file, options.connections, seconds, server_pid,
+                          "images", threads=options.threads)
     return {
-        "requests": data["requests"], "seconds": data["duration_s"],
-        "per_second": round(data["requests"] / data["duration_s"], 1),
-        "p50_ms": data["p50_ms"], "p90_ms": data["p90_ms"], "p99_ms": data["p99_ms"], "max_ms": data["max_ms"],
-        "errors": errors, "error_samples": data["error_samples"],
-        "mean_kb_per_response": round(data["bytes"] / max(data["requests"], 1) / 1024, 2),
-        "wrk_cpu_s": round(cpu_after - cpu_before, 2), "server_cpu_s": round(server_cpu, 2),
-        "server_cpu_ms_per_request": round(1000 * server_cpu / max(data["requests"], 1), 4),
-        "machine_busy_percent": round(100 * busy, 1),
+        "requests": run.requests, "seconds": run.seconds, "per_second": round(run.per_second, 1),
+        "p50_ms": run.p50_ms, "p90_ms": run.p90_ms, "p99_ms": run.p99_ms, "max_ms": run.max_ms,
+        "errors": run.errors, "error_samples": run.error_samples,
+        "mean_kb_per_response": round(run.bytes / max(run.requests, 1) / 1024, 2),
+        "wrk_cpu_s": run.wrk_cpu_s, "server_cpu_s": run.server_cpu_s,
+        "server_cpu_ms_per_request": round(1000 * run.server_cpu_s / max(run.requests, 1), 4),
+        "machine_busy_percent": run.machine_busy_percent,
     }
 
 
@@ -194,9 +145,8 @@ def measure(options) -> dict:
     minted = mint_paths(options.cards, options.format)
     with tempfile.TemporaryDirectory(prefix="tessera-image-bench-") as workdir:
         workdir = Path(workdir)
-        paths_file, script = workdir / "paths.txt", workdir / "signed_images.lua"
-        paths_file.write_text("".join(f"{path}\n" for path, _ in minted))
-        script.write_text(LUA)
+        paths_file = workdir / "paths.txt"
+        paths_file.write_text("".join(f"path {path}\n" for path, _ in minted))
         with contextlib.ExitStack() as stack:
             if options.base_url:
                 base_url, server_pid = options.base_url, None
@@ -204,8 +154,8 @@ def measure(options) -> dict:
                 base_url, server_pid = stack.enter_context(gunicorn(options.workers, workdir))
             check_answers(base_url, minted, kind)
             if options.warmup > 0:
-                run_wrk(base_url, paths_file, script, options, options.warmup, server_pid)
-            result = run_wrk(base_url, paths_file, script, options, options.seconds, server_pid)
+                run_wrk(base_url, paths_file, options, options.warmup, server_pid)
+            result = run_wrk(base_url, paths_file, options, options.seconds, server_pid)
     result.update(format=options.format, cards=options.cards, connections=options.connections,
                   threads=options.threads, workers=None if options.base_url else options.workers,
                   url_length=len(minted[0][0]))

@@ -65,6 +65,7 @@ def children_cpu() -> float:
 class WrkRun:
     requests: int
     seconds: float
+    bytes: int
     p50_ms: float
     p90_ms: float
     p99_ms: float
@@ -98,7 +99,8 @@ def run_wrk(base_url: str, scenario: str, data_file: Path, connections: int, sec
                                             "timeouts")}
     busy = (busy_after[0] - busy_before[0]) / max(busy_after[1] - busy_before[1], 1)
     return WrkRun(
-        requests=data["requests"], seconds=data["duration_s"], p50_ms=data["p50_ms"], p90_ms=data["p90_ms"],
+        requests=data["requests"], seconds=data["duration_s"], bytes=data["bytes"], p50_ms=data["p50_ms"],
+        p90_ms=data["p90_ms"],
         p99_ms=data["p99_ms"], max_ms=data["max_ms"], errors=sum(detail.values()), error_detail=detail,
         error_samples=data["error_samples"], wrk_cpu_s=round(cpu_after - cpu_before, 3),
         server_cpu_s=round(server_after - server_before, 3), machine_busy_percent=round(100 * busy, 1),

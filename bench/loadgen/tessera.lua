@@ -6,6 +6,7 @@
 --   device <key> <cashier id>       (the cashier signs redemptions made on this till)
 --   card <id> <number> <token> <jwt>
 --   spend <token>                   (one single-use pass token per redemption)
+--   path <path>                     (scenario "paths": GET each in turn, e.g. signed /i/ image URLs)
 -- done() prints one line "WRKJSON {...}" with the counts, errors and latency percentiles (ms).
 
 local threads = {}
@@ -23,17 +24,19 @@ end
 
 function init(args)
    scenario, run_id = args[1], args[2]
-   settings, devices, cards, spend = {}, {}, {}, {}
+   settings, devices, cards, spend, paths = {}, {}, {}, {}, {}
    for line in io.lines(args[3]) do
       local f = fields(line)
       if f[1] == "set" then settings[f[2]] = f[3]
       elseif f[1] == "device" then devices[#devices + 1] = { key = f[2], cashier = f[3] }
       elseif f[1] == "card" then cards[#cards + 1] = { id = f[2], number = f[3], token = f[4], jwt = f[5] }
       elseif f[1] == "spend" then spend[#spend + 1] = f[2]
+      elseif f[1] == "path" then paths[#paths + 1] = f[2]
       end
    end
    nthreads = tonumber(settings.threads or "1")
    serial, spent, sales, queue, failures = 0, 0, 0, {}, {}
+   path_turn = tid * 7  -- each thread starts elsewhere in the paths
    math.randomseed(tid * 7919 + os.time())
 end
 
@@ -121,6 +124,9 @@ function request()
    elseif scenario == "redeem" then return redeem(any_device())
    elseif scenario == "mix" then return next_mix()
    elseif scenario == "hardening" then return next_hardening()
+   elseif scenario == "paths" then
+      path_turn = path_turn + 1
+      return wrk.format("GET", paths[(path_turn % #paths) + 1])
    elseif scenario == "wallet" then return wallet_read()
    elseif scenario == "qr_png" then
       local card = any_card()
