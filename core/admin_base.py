@@ -123,8 +123,8 @@ class ScopedInlineMixin:
         return request.user.is_superuser
 
 
-class ReadOnlyAdmin(MerchantScopedAdmin):
-    """For records nobody edits by hand: the ledger, the outbox, idempotency records."""
+class NobodyEditsMixin:
+    """No add, change or delete for anyone: put it before the admin class whose view rules it keeps."""
 
     def has_add_permission(self, request):
         return False
@@ -134,6 +134,10 @@ class ReadOnlyAdmin(MerchantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(NobodyEditsMixin, MerchantScopedAdmin):
+    """For records nobody edits by hand: the ledger, the outbox, idempotency records."""
 
 
 class SuperuserOnlyAdmin(admin.ModelAdmin):
@@ -155,14 +159,5 @@ class SuperuserOnlyAdmin(admin.ModelAdmin):
         return request.user.is_superuser
 
 
-class SuperuserReadOnlyAdmin(SuperuserOnlyAdmin):
+class SuperuserReadOnlyAdmin(NobodyEditsMixin, SuperuserOnlyAdmin):
     """Platform records superusers may look at but nobody edits by hand (a vendor's event log, devices)."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
