@@ -3,10 +3,9 @@
 Without chromium a test skips with the reason; under REQUIRE_SERVICES=1 (CI, whose .ci/run
 installs chromium and chromium-driver) it fails instead, so a green CI run means it really ran.
 """
-import os
 import shutil
 
-import pytest
+from tests.services import missing_service
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 _QUIET = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
@@ -15,10 +14,7 @@ _QUIET = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-
 
 def start_chromium(*, size: str, flags=(), browser_log: bool = False):
     if not (CHROMIUM and CHROMEDRIVER):
-        message = "needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(f"REQUIRE_SERVICES=1 but {message}")
-        pytest.skip(message)
+        missing_service("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

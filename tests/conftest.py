@@ -10,8 +10,7 @@ from django.db import connection
 from hypothesis import settings as hypothesis_settings
 
 from tests.factories import build_world
-
-REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+from tests.services import missing_service, reachable_broker
 
 # In CI, property tests and the schema fuzz draw the same examples every run, so a red run always
 # means a change broke something; locally they explore new examples each time.
@@ -21,10 +20,7 @@ hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 def pytest_runtest_setup(item):
     if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
-        message = "needs PostgreSQL: set DATABASE_URL=postgres://... (SQLite has no row locks or triggers)"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"REQUIRE_SERVICES=1 but {message}")
-        pytest.skip(message)
+        missing_service("needs PostgreSQL: set DATABASE_URL=postgres://... (SQLite has no row locks or triggers)")
 
 
 @pytest.fixture
@@ -48,3 +44,12 @@ def fresh_rules_cache():
     rules_cache.clear()
     yield
     rules_cache.clear()
+
+
+@pytest.fixture
+def broker_url(tmp_path):
+    """CELERY_BROKER_URL when it answers (Redis in CI), else a throwaway SQLite broker when none is set."""
+    configured = os.environ.get("CELERY_BROKER_URL")
+    if not configured:
+        return f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
+    return reachable_broker(configured)

@@ -14,8 +14,8 @@ from rest_framework.test import APIClient
 from core import throttling
 from tests.api.conftest import client_for
 from tests.concurrency import run_together
-from tests.conftest import REQUIRE_SERVICES
 from tests.factories import build_world, make_customer
+from tests.services import missing_service
 from wallet.services import PurchaseRequest, record_unmatched_purchase
 
 pytestmark = pytest.mark.django_db
@@ -60,10 +60,7 @@ def use_redis(settings):
     try:
         client.ping()
     except redis.RedisError as error:
-        message = f"Redis at {REDIS_URL} unreachable: {error}"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"REQUIRE_SERVICES=1 but {message}")
-        pytest.skip(message)
+        missing_service(f"Redis at {REDIS_URL} unreachable: {error}")
     original = settings.CACHES
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                                    "LOCATION": REDIS_URL, "KEY_PREFIX": prefix}}

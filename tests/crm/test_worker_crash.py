@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 from django.db import connection as db
-from kombu import Connection
 
 from config.celery import app
 from crm_sync import registry
@@ -34,27 +33,10 @@ from tests.wallet.helpers import buy
 from wallet.models import Card, DomainEvent
 
 ROOT = Path(__file__).resolve().parents[2]
-REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 API_KEY = "sk-test-crash-0123456789"
 SLOW_FIRST_ANSWER_SECONDS = 10.0
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def broker_url(tmp_path):
-    configured = os.environ.get("CELERY_BROKER_URL")
-    if not configured:
-        return f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
-    try:
-        with Connection(configured, connect_timeout=3) as connection:
-            connection.ensure_connection(max_retries=1)
-    except Exception as error:  # noqa: BLE001 - any connection failure means the service is absent
-        message = f"broker {configured} unreachable: {error}"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"REQUIRE_SERVICES=1 but {message}")
-        pytest.skip(message)
-    return configured
 
 
 @pytest.fixture

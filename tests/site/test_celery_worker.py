@@ -11,31 +11,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from kombu import Connection
 
 from config.celery import app
 from core.tasks import ping_task
 
 ROOT = Path(__file__).resolve().parents[2]
-REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 pytestmark = pytest.mark.broker
-
-
-@pytest.fixture
-def broker_url(tmp_path):
-    configured = os.environ.get("CELERY_BROKER_URL")
-    if not configured:
-        return f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
-    try:
-        with Connection(configured, connect_timeout=3) as connection:
-            connection.ensure_connection(max_retries=1)
-    except Exception as error:  # noqa: BLE001 - any connection failure means the service is absent
-        message = f"broker {configured} unreachable: {error}"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"REQUIRE_SERVICES=1 but {message}")
-        pytest.skip(message)
-    return configured
 
 
 def test_a_real_worker_runs_a_task_sent_through_the_broker(broker_url, tmp_path):

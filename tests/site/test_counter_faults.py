@@ -12,7 +12,6 @@ The bounds are behaviour, not benchmarks: the CRM sleeps 5 s against a 3 s clien
 holds a connection 5 s without a word; the till must be answered well within those.
 """
 import datetime as dt
-import os
 import socket
 import threading
 import time
@@ -35,9 +34,9 @@ from tests.crm.fake_crm import FakeCrm
 from tests.factories import build_world
 from tests.pos.connectors.clover_fake import FakeClover
 from tests.pos.helpers import till
+from tests.services import reachable_broker
 from wallet.models import Card, DomainEvent, LedgerEntry, Purchase
 
-REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 API_KEY = "sk-test-counter-faults-0123"
 CRM_DELAY_SECONDS = 5.0  # how long the hanging CRM sleeps before it drops the request
 CRM_CLIENT_TIMEOUT_SECONDS = 3.0  # the connection's timeout: under the CRM's delay, far above the bound
@@ -149,15 +148,7 @@ def broker(monkeypatch):
 @pytest.fixture
 def redis_back():
     """The real Redis (db 15), for "the broker is back"; absent, the test skips (fails in CI)."""
-    try:
-        with Connection(REDIS_BACK, connect_timeout=2) as connection:
-            connection.ensure_connection(max_retries=1)
-    except Exception as error:  # noqa: BLE001 - any connection failure means the service is absent
-        message = f"Redis at {REDIS_BACK} unreachable: {error}"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"REQUIRE_SERVICES=1 but {message}")
-        pytest.skip(message)
-    return REDIS_BACK
+    return reachable_broker(REDIS_BACK, "Redis at", timeout=2)
 
 
 def purchase(world, external_id: str, on_commit=None):
