@@ -31,6 +31,8 @@ class _Node:
     parent: int | None = None  # index of the node this one hangs from
     link: models.Field | None = None  # the parent's foreign key that leads here
     fields: list = field(default_factory=list)
+    attnames: list = field(default_factory=list)
+    pk_index: int = 0
     converters: list = field(default_factory=list)  # per field: [(converter, expression), ...]
 
 
@@ -86,6 +88,8 @@ class JoinedSelect:
         columns = []
         for node in nodes:
             node.fields = list(node.model._meta.concrete_fields)
+            node.attnames = [f.attname for f in node.fields]
+            node.pk_index = node.fields.index(node.model._meta.pk)
             for model_field in node.fields:
                 column = model_field.get_col(node.alias)
                 node.converters.append([
@@ -113,9 +117,8 @@ class JoinedSelect:
             for index, converters in enumerate(node.converters):
                 for converter, expression in converters:
                     values[index] = converter(values[index], expression, connection)
-            pk_index = node.fields.index(node.model._meta.pk)
-            instance = None if values[pk_index] is None else node.model.from_db(
-                connection.alias, [f.attname for f in node.fields], values
+            instance = None if values[node.pk_index] is None else node.model.from_db(
+                connection.alias, node.attnames, values
             )
             instances.append(instance)
             if node.parent is not None and instances[node.parent] is not None:
