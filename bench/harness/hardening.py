@@ -20,6 +20,8 @@ import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
+from harness.floor import percentile
+
 ROOT = Path(__file__).resolve().parents[2]
 ENDPOINTS = (("scan", "/api/pos/v1/scan/"), ("purchase", "/api/pos/v1/purchases/"),
              ("redeem", "/api/pos/v1/redemptions/"), ("wallet", "/api/v1/cards/"), ("webhook", "/hooks/pos/"))
@@ -123,16 +125,12 @@ def per_endpoint(access_log: Path) -> dict:
         times[name].append(int(micros) / 1000)
         if not status.startswith("2"):
             errors[name] += 1
-    out = {}
-    for name, values in times.items():
-        values.sort()
-        out[name] = {"requests": len(values), "errors": errors[name], "p50_ms": _percentile(values, 0.50),
-                     "p99_ms": _percentile(values, 0.99)}
-    return out
+    return {name: {"requests": len(values), "errors": errors[name], "p50_ms": _ms(percentile(values, 0.50)),
+                   "p99_ms": _ms(percentile(values, 0.99))} for name, values in times.items()}
 
 
-def _percentile(ordered: list[float], q: float) -> float | None:
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2) if ordered else None
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 SEGMENT_SECONDS = 20  # pass tokens rotate every 30 s: each segment gets freshly minted ones
@@ -179,9 +177,8 @@ def run(options, world, workdir: Path, server_class, loadgen, data_file) -> dict
         worker.wait(timeout=30)
         server.stop()
     endpoints = per_endpoint(access_log)
-    hook_latency = sorted(sender.latencies)
-    endpoints["webhook"]["client_p99_ms"] = (round(1000 * hook_latency[int(0.99 * (len(hook_latency) - 1))], 2)
-                                            if hook_latency else None)
+    client_p99 = percentile(sender.latencies, 0.99)
+    endpoints["webhook"]["client_p99_ms"] = None if client_p99 is None else _ms(1000 * client_p99)
     requests, seconds = sum(r.requests for r in runs), sum(r.seconds for r in runs)
     wrk_errors = sum(r.errors for r in runs)
     unearned = len(sender.sent) - earned
