@@ -77,11 +77,12 @@ def earn(device: PosDevice, cashier: StaffMember | None, identified: Identified,
 
 
 def redeem(device: PosDevice, cashier: StaffMember, identified: Identified, reward_id: int | None,
-           raw_key: str) -> CounterResult:
+           raw_key: str, sale_external_id: str = "") -> CounterResult:
     """Redeem at the counter: a reward with a live pass token (spent once), or a coupon the customer
-    got in the app (used once). A static card number proves nothing about who is at the till."""
+    got in the app (used once). A static card number proves nothing about who is at the till.
+    `sale_external_id`: the sale the reward is given on; refunding that sale returns its points."""
     if identified.method == "coupon":
-        return _use_coupon(device, cashier, identified, raw_key)
+        return _use_coupon(device, cashier, identified, raw_key, sale_external_id)
     if identified.method != "token":
         raise PresenceRequired()
     reward = Reward.objects.filter(pk=reward_id, program_id=identified.card.program_id).first() if reward_id else None
@@ -90,12 +91,12 @@ def redeem(device: PosDevice, cashier: StaffMember, identified: Identified, rewa
     with transaction.atomic():
         result = redeem_reward(
             identified.card, reward, idempotency_key=device_key(device, raw_key), source="pos",
-            actor=_actor(cashier), store_id=device.store_id,
+            actor=_actor(cashier), store_id=device.store_id, sale_external_id=sale_external_id,
         )
         if not result.replayed:
             _spend_token(result.card_id, identified)
             # Handed over now: the coupon the redemption issued is used at once.
-            mark_coupon_used(Redemption.objects.get(pk=result.redemption_id))
+            mark_coupon_used(Redemption.objects.get(pk=result.redemption_id), sale_external_id=sale_external_id)
             _record(device, cashier, CounterAction.Kind.REDEEM, result.card_id,
                     redemption_id=result.redemption_id, entry_id=result.entry_id)
     body = {
@@ -115,18 +116,19 @@ def _spend_token(card_id: int, identified: Identified) -> None:
         raise TokenAlreadySpent() from None
 
 
-def _use_coupon(device, cashier, identified: Identified, raw_key: str) -> CounterResult:
+def _use_coupon(device, cashier, identified: Identified, raw_key: str, sale_external_id: str) -> CounterResult:
     coupon = identified.coupon
 
     def work() -> dict:
-        used = mark_coupon_used(coupon)
+        used = mark_coupon_used(coupon, sale_external_id=sale_external_id)
         _record(device, cashier, CounterAction.Kind.COUPON_USE, used.card_id, redemption_id=used.pk)
         balance = Card.objects.values_list("balance", flat=True).get(pk=used.card_id)
         return {"redemption_id": used.pk, "reward": coupon.reward.name, "points": used.points, "balance": balance}
 
     body, replayed = run_idempotent(
         merchant_id=device.merchant_id, key=device_key(device, raw_key), operation="use_coupon",
-        request={"redemption_id": coupon.pk}, work=work,
+        request={"redemption_id": coupon.pk} | ({"sale_external_id": sale_external_id} if sale_external_id else {}),
+        work=work,
     )
     return CounterResult(body, replayed)
 
@@ -147,7 +149,8 @@ def refund(device: PosDevice, cashier: StaffMember, external_id: str, amount: in
                     entry_id=result.entry_id)
     body = {
         "purchase_id": result.purchase_id, "refunded_amount": result.refunded_amount,
-        "points_reversed": result.points_reversed, "balance": result.balance,
+        "points_reversed": result.points_reversed, "points_returned": result.points_returned,
+        "balance": result.balance,
     }
     return CounterResult(body, result.replayed)
 

@@ -186,9 +186,10 @@ class PurchaseAdmin(ReadOnlyAdmin):
 
 @admin.register(Redemption)
 class RedemptionAdmin(ReadOnlyAdmin):
-    list_display = ("coupon_code", "merchant", "card", "reward", "points", "status", "expires_at")
+    list_display = ("coupon_code", "merchant", "card", "reward", "points", "status", "sale_external_id",
+                    "points_returned", "expires_at")
     list_filter = (("merchant", admin.RelatedOnlyFieldListFilter), "status")
-    search_fields = ("coupon_code", "card__number")
+    search_fields = ("coupon_code", "card__number", "sale_external_id")
     list_select_related = ("merchant", "card", "reward")
 
 

@@ -16,6 +16,10 @@ class CounterRedeemRequestSerializer(StrictSerializer):
         max_length=200, help_text="The pass's live QR token (with reward_id), or a coupon code. Never the card number."
     )
     reward_id = serializers.IntegerField(required=False, help_text="With a token: the reward to give")
+    external_id = serializers.CharField(
+        max_length=128, required=False, default="",
+        help_text="The POS's id of the sale the reward is given on: refunding that sale returns the points spent",
+    )
 
 
 class CounterRedeemResponseSerializer(serializers.Serializer):
@@ -37,6 +41,9 @@ class CounterRefundResponseSerializer(serializers.Serializer):
     purchase_id = serializers.IntegerField()
     refunded_amount = serializers.IntegerField(help_text="Total refunded on this sale so far")
     points_reversed = serializers.IntegerField(help_text="Points this refund took back")
+    points_returned = serializers.IntegerField(
+        help_text="Points spent on rewards given on this sale that this refund gave back"
+    )
     balance = serializers.IntegerField(allow_null=True, help_text="Null for a sale no card has claimed")
 
 
@@ -61,7 +68,8 @@ class RedeemView(CounterView):
         key = idempotency_key_from(request, required=True)
         data = self.body(CounterRedeemRequestSerializer, request)
         cashier = self.cashier(request, required=True)
-        result = redeem(device, cashier, identify(device, data["code"]), data.get("reward_id"), key)
+        result = redeem(device, cashier, identify(device, data["code"]), data.get("reward_id"), key,
+                        sale_external_id=data["external_id"])
         return self.written(result, CounterRedeemResponseSerializer)
 
 

@@ -210,6 +210,9 @@ class CouponSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
     used_at = serializers.DateTimeField(allow_null=True)
     cancelled_at = serializers.DateTimeField(allow_null=True)
+    points_returned = serializers.IntegerField(
+        help_text="Points given back because the sale it was used on was refunded (pro rata to the refund)"
+    )
 
     def get_is_usable(self, coupon) -> bool:
         return coupon.status == Redemption.Status.ISSUED and coupon.expires_at > timezone.now()

@@ -28,7 +28,7 @@ class LedgerEntry(models.Model):
         WELCOME = "welcome", "Welcome bonus"
         EARN = "earn", "Earned on a purchase"
         REDEEM = "redeem", "Redeemed for a reward"
-        REDEMPTION_CANCEL = "redemption_cancel", "Redemption cancelled"
+        REDEMPTION_CANCEL = "redemption_cancel", "Redeemed points returned"
         REFUND = "refund", "Reversed by a refund"
         ADJUST = "adjust", "Manual adjustment"
         EXPIRE = "expire", "Expired"

@@ -67,10 +67,26 @@ class Redemption(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     used_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # The sale the coupon was used on (its POS id), when the till said: refunding that sale gives the
+    # points spent back, pro rata, once (odoo #212922 deducted them again instead).
+    sale_external_id = models.CharField(
+        max_length=128, blank=True, default="", help_text="The POS's id of the sale this reward was used on"
+    )
+    points_returned = models.BigIntegerField(default=0, help_text="Points given back by refunds of that sale")
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.CheckConstraint(condition=models.Q(points__gt=0), name="redemption_points_positive")]
+        indexes = [
+            models.Index(fields=["merchant", "sale_external_id"], condition=~models.Q(sale_external_id=""),
+                         name="redemption_sale"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(points__gt=0), name="redemption_points_positive"),
+            models.CheckConstraint(
+                condition=models.Q(points_returned__gte=0, points_returned__lte=models.F("points")),
+                name="redemption_returned_within_points",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.coupon_code} ({self.reward})"

@@ -52,10 +52,12 @@ def redeem_reward(
     actor=None,
     occurred_at: dt.datetime | None = None,
     store_id: int | None = None,
+    sale_external_id: str = "",
 ) -> RedemptionResult:
     """Spend the reward's points and issue its coupon. Never overdraws: the balance is checked under
     the card's row lock, so concurrent redemptions are judged one after another. `store_id`: the
-    store of the till that redeemed, for the ledger (none from the app)."""
+    store of the till that redeemed, for the ledger (none from the app). `sale_external_id` only
+    joins the idempotency fingerprint: the till links the coupon to its sale when it hands it over."""
     occurred_at = occurred_at or timezone.now()
 
     def work() -> dict:
@@ -112,7 +114,8 @@ def redeem_reward(
         merchant_id=card.merchant_id,
         key=idempotency_key,
         operation="redeem_reward",
-        request={"card_id": card.pk, "reward_id": reward.pk},
+        request={"card_id": card.pk, "reward_id": reward.pk}
+        | ({"sale_external_id": sale_external_id} if sale_external_id else {}),
         work=work,
     )
     return RedemptionResult(**result, replayed=replayed)
@@ -192,8 +195,13 @@ def cancel_redemption(
     return CancellationResult(**result, replayed=replayed)
 
 
-def mark_coupon_used(redemption: Redemption, *, occurred_at: dt.datetime | None = None) -> Redemption:
+def mark_coupon_used(
+    redemption: Redemption, *, occurred_at: dt.datetime | None = None, sale_external_id: str = ""
+) -> Redemption:
     """Use a coupon at the counter, once. Only an issued coupon that has not expired can be used.
+
+    `sale_external_id`: the POS's id of the sale the reward was given on, when the till knows it; a
+    refund of that sale then returns the points spent (see refunds.return_spent_points).
 
     Locks the card, then the redemption (the order every service keeps), so a use racing a
     cancellation is judged after it: the coupon is either used or cancelled, never both. Using
@@ -214,7 +222,8 @@ def mark_coupon_used(redemption: Redemption, *, occurred_at: dt.datetime | None 
             )
         current.status = Redemption.Status.USED
         current.used_at = occurred_at
-        current.save(update_fields=["status", "used_at"])
+        current.sale_external_id = sale_external_id
+        current.save(update_fields=["status", "used_at", "sale_external_id"])
         emit_card_event(
             locked,
             "wallet.coupon.used",

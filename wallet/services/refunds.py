@@ -10,7 +10,7 @@ from wallet.errors import RefundExceedsPurchase, RequestInProgress
 from wallet.events import emit_card_event
 from wallet.idempotency import run_idempotent
 from wallet.ledger import EntryDraft, append_entry, lock_card
-from wallet.models import LedgerEntry, Purchase
+from wallet.models import LedgerEntry, Purchase, Redemption
 from wallet.services.validation import require_positive_amount
 
 
@@ -22,6 +22,7 @@ class RefundResult:
     refunded_amount: int
     points_reversed: int
     balance: int | None
+    points_returned: int = 0  # points spent on rewards used on this sale, given back by this refund
     replayed: bool = field(default=False, compare=False)
 
 
@@ -39,7 +40,8 @@ def refund_purchase(
     Reversal is pro rata on the running refunded total (see rules.reversal_due), so any sequence of
     partial refunds adding up to the whole reverses exactly what was earned, and never more. Under
     the floor-at-zero policy a reversal stops at a zero balance; the shortfall is tried again on a
-    later refund of the same purchase.
+    later refund of the same purchase. Points the customer spent on rewards used on this sale come
+    back by the same rule (return_spent_points).
     """
     if amount is not None:
         require_positive_amount(amount)
@@ -61,6 +63,8 @@ def refund_purchase(
         current.refunded_amount += refund_amount
         if locked is None:
             return _refund_unmatched(current)
+        # First, so a floor-at-zero reversal below counts the points that came back.
+        returned = return_spent_points(locked, current, occurred_at=occurred_at, source=source, actor=actor)
         due = rules.reversal_due(
             current.points_earned, current.amount, current.refunded_amount, current.points_reversed
         )
@@ -98,6 +102,7 @@ def refund_purchase(
                 "currency": current.currency,
                 "refunded_amount": current.refunded_amount,
                 "points_reversed": due,
+                "points_returned": returned,
             },
         )
         return {
@@ -107,6 +112,7 @@ def refund_purchase(
             "refunded_amount": current.refunded_amount,
             "points_reversed": due,
             "balance": locked.balance,
+            "points_returned": returned,
         }
 
     result, replayed = run_idempotent(
@@ -117,6 +123,55 @@ def refund_purchase(
         work=work,
     )
     return RefundResult(**result, replayed=replayed)
+
+
+def return_spent_points(card, purchase: Purchase, *, occurred_at, source: str, actor) -> int:
+    """Give back the points spent on rewards used on this sale, pro rata to what is refunded so far.
+
+    Same running-total rule as the earn reversal (rules.reversal_due), so partial refunds adding up
+    to the whole return exactly the reward's cost, and a refund that moves no more money returns
+    nothing more. Runs under the card's and the purchase's locks; each redemption is locked too, and
+    its points_returned (checked <= points by the database) is what makes the return happen once.
+    Only coupons on this card: the sale's card is the one whose points paid for the reward.
+    """
+    used_here = (
+        Redemption.objects.select_for_update()
+        .filter(merchant_id=purchase.merchant_id, sale_external_id=purchase.external_id, card_id=card.pk,
+                status=Redemption.Status.USED)
+        .order_by("pk")
+    )
+    returned = 0
+    for redemption in used_here:
+        due = rules.reversal_due(redemption.points, purchase.amount, purchase.refunded_amount,
+                                 redemption.points_returned)
+        if due <= 0:
+            continue
+        debit = redemption.entries.get(kind=LedgerEntry.Kind.REDEEM)
+        append_entry(
+            card,
+            EntryDraft(
+                kind=LedgerEntry.Kind.REDEMPTION_CANCEL,
+                delta=due,
+                occurred_at=occurred_at,
+                purchase_id=purchase.pk,
+                redemption_id=redemption.pk,
+                store_id=debit.store_id or purchase.store_id,
+                reverses_id=debit.pk,
+                source=source,
+                actor_id=getattr(actor, "pk", None),
+            ),
+        )
+        redemption.points_returned += due
+        redemption.save(update_fields=["points_returned"])
+        emit_card_event(
+            card,
+            "wallet.redemption.cancelled",
+            occurred_at=occurred_at,
+            payload={"redemption_id": redemption.pk, "points_returned": due, "reason": "sale_refunded",
+                     "purchase_id": purchase.pk},
+        )
+        returned += due
+    return returned
 
 
 def _refund_unmatched(current: Purchase) -> dict:
