@@ -206,8 +206,10 @@ def test_a_wrong_pin_says_how_many_attempts_are_left_and_then_that_the_cashier_i
     assert not driver.find_element(By.ID, "counter").is_displayed()
     assert driver.find_element(By.ID, "pin").get_attribute("value") == ""
     assert driver.find_element(By.ID, "pin").get_attribute("inputmode") == "numeric"
-    for _ in range(4):
+    for left in ("3 attempts left", "2 attempts left", "1 attempt left"):  # each answer awaited before the next
         sign_in(driver, pin="1357")
+        text_in(driver, "signin-error", left)
+    sign_in(driver, pin="1357")
     text_in(driver, "signin-error", "locked")
     sign_in(driver)  # even the right PIN, while locked
     text_in(driver, "signin-error", "locked")
