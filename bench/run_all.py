@@ -16,6 +16,8 @@
 4. pass_bench (tokens and images per second, one core), crm_bench's throughput part (outbox events to
    a local fake CRM, batches of 100), reconciliation_bench (10^6 entries; --reuse keeps its data).
 5. check_ledger on the run's database, the issue's targets, one table, bench/results.json.
+6. Only with --db-restart: the counter mix for --db-restart-seconds while --pg-restart-cmd restarts the
+   database's PostgreSQL cluster (bench/harness/db_restart.py). Point --database-url at a cluster of its own.
 
 No scenario here enqueues Celery tasks (no CRM connection, no wallet push configured), so no worker
 runs beside gunicorn; crm_bench drives the delivery code in its own process.
@@ -39,7 +41,7 @@ BENCH = ROOT / "bench"
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
 from counter_http_bench import Server, cpu_idle_percent  # noqa: E402
-from harness import floor, hardening, loadgen, report, seed  # noqa: E402
+from harness import db_restart, floor, hardening, loadgen, report, seed  # noqa: E402
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
 from scratch_database import recreate_database  # noqa: E402
@@ -69,6 +71,11 @@ def parse_options():
     parser.add_argument("--hardening-seconds", type=float,
                         help="the hardening mix with webhooks (default 60, quick 20)")
     parser.add_argument("--webhook-rate", type=float, default=10.0, help="signed POS webhooks a second during it")
+    parser.add_argument("--db-restart", action="store_true",
+                        help="also restart the database's cluster under load (it must be a cluster of its own)")
+    parser.add_argument("--pg-restart-cmd", default=db_restart.DEFAULT_RESTART_COMMAND,
+                        help="restarts the PostgreSQL cluster --database-url is on")
+    parser.add_argument("--db-restart-seconds", type=float, default=30.0, help="the load run; restart at a third")
     parser.add_argument("--output", default=str(BENCH / "results.json"))
     options = parser.parse_args()
     options.seconds = options.seconds or (3.0 if options.quick else 10.0)
@@ -370,6 +377,8 @@ def main():
         results["scenarios"], comparison = run_http(options, world, Path(workdir), results["floors"])
         if "hardening" not in options.skip and not options.only:
             results["hardening"] = hardening.run(options, world, Path(workdir), Server, loadgen, data_file)
+        if options.db_restart:
+            results["db_restart"] = db_restart.run(options, world, Path(workdir), Server, seed.AMOUNT, check_ledger)
     if comparison:
         results["load_generator"]["python_comparison"] = comparison
     results["check_ledger"] = check_ledger()
@@ -380,7 +389,7 @@ def main():
     Path(options.output).write_text(json.dumps(results, indent=2) + "\n")
     report.print_table(results)
     print(f"\n{results['elapsed_s']:.0f} s in all; results in {options.output}")
-    sys.exit(0 if results["check_ledger"] == "ok" else 1)
+    sys.exit(0 if results["check_ledger"] == "ok" and results.get("db_restart", {}).get("passed", True) else 1)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,9 @@ def print_table(results: dict) -> None:
             print(f"{name:<10} {row['requests']:>9} {row['errors']:>7} {p50:>7} {p99:>7}")
         print(f"webhooks: {mix['webhooks_sent']} sent {mix['webhook_answers']}, {mix['webhooks_processed']} processed "
               f"by the Celery worker, {mix['webhook_sales_earned']} sales earned")
+    restart = results.get("db_restart")
+    if restart:
+        print_db_restart(restart)
     images = results.get("images") or {}
     if "per_second" in images:
         print(f"image_bench (signed /i/ URLs, {images['cards']} cards, {images['connections']} conns): "
@@ -144,3 +147,22 @@ def print_table(results: dict) -> None:
         value = "-" if row["value"] is None else f"{row['value']:,}"
         met = {True: "yes", False: "NO", None: "not run"}[row["met"]]
         print(f"{row['target']:<66} {value:>8} {row['goal']:>8}  {met}  {row['unit']}")
+
+
+def print_db_restart(run: dict) -> None:
+    restart, phases, retries = run["restart"], run["phases"], run["retries"]
+    print(f"\ndatabase restart under load ({run['threads']} tills, {run['seconds']:.0f} s, restart at "
+          f"{restart['began_s']} s taking {restart['seconds']} s): {run['requests']} requests, "
+          + ", ".join(f"{name} {row['requests']} ({row['errors']} errors)" for name, row in phases.items()))
+    print(f"errors {run['errors']} {run['error_statuses']}, all in the error shape: "
+          f"{'yes' if run['errors_all_shaped'] else 'NO'}; connection errors {run['connection_errors']}; "
+          f"tills saw failures for {run['outage_s']} s (answering again {run['back_after_restart_began_s']} s "
+          f"after the restart began; first success {run['first_success_after_restart_s']} s after the command "
+          f"returned); errors in the last {run['tail_seconds']:.0f} s: "
+          f"{run['tail_errors']}; same gunicorn workers: {'yes' if run['gunicorn_workers']['same'] else 'NO'}")
+    print(f"failed purchases retried with their key: {run['purchases_failed']} -> {retries['fresh']} recorded now, "
+          f"{retries['replayed']} replayed, {retries['failed']} failed; sales with points "
+          f"{run['purchases_with_points']} = keys answered 201 {run['keys_succeeded']} "
+          f"(lost {run['purchases_lost']}, doubled "
+          f"{run['purchases_with_two_entries']}); check_ledger {run['check_ledger']}; "
+          f"{'PASSED' if run['passed'] else 'FAILED'}")
