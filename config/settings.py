@@ -305,6 +305,10 @@ TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")
 TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID")
 TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com")
 TESSERA_SMS_PROVIDER = env_str("TESSERA_SMS_PROVIDER", "engagement.channels.sms.TwilioSmsProvider")
+# Texts one phone number may receive, across every merchant and customer record (fixed UTC hour and
+# day; engagement/sms_caps.py). Beyond them a send is logged `number_capped`: against SMS pumping.
+SMS_MAX_PER_NUMBER_PER_HOUR = env_int("SMS_MAX_PER_NUMBER_PER_HOUR", 5)
+SMS_MAX_PER_NUMBER_PER_DAY = env_int("SMS_MAX_PER_NUMBER_PER_DAY", 10)
 
 # Push to the wallet app: Android through FCM HTTP v1 (a service account), iPhone through APNs with the
 # .p8 key of APNS below and the app's bundle id. A platform left unset is skipped.

@@ -73,10 +73,9 @@ class FixedWindowThrottle(BaseThrottle):
             return True
         limit, duration = parse_rate(rate)
         key = f"throttle:{scope}:{ident}"
-        count = _count(key, timeout=duration)
+        count = count_in_window(key, timeout=duration)
         now = clock()
         if count == 1:
-            cache.touch(key, duration)
             cache.set(f"throttle-opened:{scope}:{ident}", now, duration)
         if count <= limit:
             return True
@@ -89,14 +88,18 @@ class FixedWindowThrottle(BaseThrottle):
         return self.retry_after
 
 
-def _count(key: str, *, timeout: int) -> int:
-    """Add one to the counter at `key`, creating it with `timeout`, and return the new value."""
+def count_in_window(key: str, *, timeout: int) -> int:
+    """Add one to the counter at `key`, creating it with `timeout`, and return the new value: atomic
+    across processes (add, then incr), so concurrent callers each get their own number."""
     for _attempt in range(3):
         cache.add(key, 0, timeout)
         try:
-            return cache.incr(key)
+            count = cache.incr(key)
         except ValueError:  # it expired between add and incr: create it again
             continue
+        if count == 1:
+            cache.touch(key, timeout)  # an INCR that recreated an expired key left it without expiry
+        return count
     raise RuntimeError(f"throttle counter {key} keeps expiring")
 
 

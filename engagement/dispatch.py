@@ -5,7 +5,8 @@ Who may be reached is checked at the moment of sending, in the customer's own ti
 stops first (customer erased, card closed, campaign cancelled, offer ended), then per channel consent,
 pause and quiet hours (wallet.services.preferences.may_contact), whether this site has the channel, the
 customer's address on it, and the merchant's frequency cap (one message counts once however many of
-its channels went out).
+its channels went out). Just before a text is handed to the provider, its number's own limits across
+every merchant are counted (engagement.sms_caps); a text over them is logged `number_capped`, skipped.
 
 Concurrency and crashes, in three steps per message:
 1. One short transaction takes the oldest due message (SKIP LOCKED: two workers never take the same
@@ -38,6 +39,7 @@ from engagement.channels.base import ChannelSender, ChannelUnavailable, Outgoing
 from engagement.channels.registry import channel_sender
 from engagement.models import Campaign, Channel, MerchantEngagement, Message, SendLog
 from engagement.optout import opt_out_url
+from engagement.sms_caps import NumberCapped, reserve_sms
 from wallet.models import Card, Customer
 from wallet.services.preferences import QuietHours, may_contact
 
@@ -362,7 +364,11 @@ def _deliver(send: _Send, customer: Customer, moment: dt.datetime) -> None:
     """Send outside any transaction, then record the outcome on the log row reserved for it."""
     logs = SendLog.objects.filter(pk=send.log_id)
     try:
+        if send.outgoing.channel == Channel.SMS:
+            reserve_sms(customer.user.phone, moment)  # after the commit: a rolled-back decision uses no slot
         outcome = send.sender.send(send.outgoing, customer)
+    except NumberCapped as exc:
+        logs.update(decision=Decision.SKIPPED, reason=Reason.NUMBER_CAPPED, detail=str(exc))
     except ChannelUnavailable as exc:
         logs.update(decision=Decision.SKIPPED, reason=Reason.CHANNEL_UNAVAILABLE, detail=_clean(str(exc)))
     except SendFailed as exc:

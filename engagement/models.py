@@ -234,6 +234,7 @@ class SendLog(models.Model):
         CAMPAIGN_CANCELLED = "campaign_cancelled", "Campaign cancelled"
         CHANNEL_UNAVAILABLE = "channel_unavailable", "Channel not configured on this site"
         PROVIDER_ERROR = "provider_error", "The provider refused or failed"
+        NUMBER_CAPPED = "number_capped", "The phone number's SMS limit (all merchants) reached"
 
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, related_name="+")
     customer = models.ForeignKey("wallet.Customer", on_delete=models.CASCADE, related_name="+")

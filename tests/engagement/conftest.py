@@ -85,6 +85,17 @@ def make_campaign(shop: Shop, offer: Offer | None = None, **fields) -> Campaign:
     return Campaign.objects.create(merchant=shop.merchant, offer=offer or make_offer(shop), **values)
 
 
+@pytest.fixture(autouse=True)
+def clear_cache():
+    """Per-number SMS counters live in the cache (engagement.sms_caps): each test starts with none,
+    however often the suite runs against one Redis."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def recording_channels(settings):
     """Every channel key sends through the recording channel; returns its outbox, emptied."""
