@@ -45,6 +45,8 @@ def crm_inbound(request, connection_id):
         return JsonResponse(error_body("webhook_rejected", "The webhook could not be verified."), status=401)
     try:
         changes = connector.parse_inbound(incoming)
+    except RecursionError:  # JSON nested too deeply for Python's parser: bad input, whatever the connector
+        return JsonResponse(error_body("malformed_request", "The body nests too deeply to read."), status=400)
     except CrmError as error:  # the CRM's own API failed while reading the webhook: ask it to resend
         logger.warning("CRM webhook for connection %s not read: %s", connection.pk, error)
         return JsonResponse(error_body("crm_unavailable", "Could not read this webhook now; retry."), status=503)

@@ -4,13 +4,24 @@ Every write is keyed by (connection, vendor id): the sale's id for an earn, the 
 reversal. So a webhook delivered twice, a webhook plus a poll, or a replay from the admin all land
 once. A sale also dedupes on its external id across channels: the same sale scanned at a Tessera
 till and reported by the POS's webhook earns once.
+
+Text that PostgreSQL cannot store (a NUL character) is refused here, for every connector, before
+any event is applied: bad input, failed for good, not a database error retried as a connector bug.
 """
+import dataclasses
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 
 from pos_integration.base import ConnectorError, PermanentConnectorError
 from pos_integration.models import PosConnection, PosCustomerLink
-from pos_integration.types import CustomerHint, CustomerIdentified, PurchaseCompleted, PurchaseRefunded
+from pos_integration.types import (
+    CustomerHint,
+    CustomerIdentified,
+    ParsedWebhook,
+    PurchaseCompleted,
+    PurchaseRefunded,
+)
 from wallet import rules
 from wallet.idempotency import scoped_key
 from wallet.models import Card, Purchase
@@ -28,8 +39,46 @@ def connection_key(connection: PosConnection, kind: str, vendor_id: str) -> str:
     return scoped_key(f"pos-{connection.pk}", f"{kind}:{vendor_id}")
 
 
+def require_storable_text(parsed: ParsedWebhook | list) -> None:
+    """Refuse a parsed webhook (or a list of events) holding a NUL character in any text.
+
+    PostgreSQL's text and jsonb cannot store one, so the same bytes would fail at the database on
+    every retry, logged as a connector bug. Checked for all events before any is applied, so a
+    delivery with one bad event writes nothing at all."""
+    if isinstance(parsed, ParsedWebhook):
+        if "\x00" in parsed.vendor_event_id:
+            raise PermanentConnectorError("Bad input: the vendor's event id holds a NUL character (\\u0000).")
+        parsed = parsed.events
+    for event in parsed:
+        where = _nul_path(dataclasses.asdict(event)) if dataclasses.is_dataclass(event) else None
+        if where is not None:
+            raise PermanentConnectorError(
+                f"Bad input: {type(event).__name__} field {where} holds a NUL character (\\u0000)."
+            )
+
+
+def _nul_path(value, path: str = "") -> str | None:
+    """Where in `value` a NUL character sits ("customer.email", "items[0].name"), or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if "\x00" in str(key):
+                return f"{path}.{key!r}".lstrip(".")
+            found = _nul_path(inner, f"{path}.{key}".lstrip("."))
+            if found is not None:
+                return found
+    if isinstance(value, list | tuple):
+        for index, inner in enumerate(value):
+            found = _nul_path(inner, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
 def apply_events(connection: PosConnection, events: list) -> list[dict]:
     """Apply each event; return one outcome per event (kept on the delivery for the admin)."""
+    require_storable_text(events)
     outcomes = []
     for event in events:
         if isinstance(event, PurchaseCompleted):
@@ -132,7 +181,8 @@ def _refund(connection: PosConnection, event: PurchaseRefunded) -> dict:
             source="webhook", occurred_at=event.occurred_at,
         )
     return {"event": "refund", "vendor_id": event.refund_id, "purchase_id": result.purchase_id,
-            "points_reversed": result.points_reversed, "balance": result.balance, "replayed": result.replayed}
+            "points_reversed": result.points_reversed, "points_returned": result.points_returned,
+            "balance": result.balance, "replayed": result.replayed}
 
 
 def _identify(connection: PosConnection, event: CustomerIdentified) -> dict:

@@ -15,7 +15,7 @@ from core.errors import TesseraError
 from merchants.billing.policy import earning_paused_reason
 from pos_integration.base import ConnectorError
 from pos_integration.connections import connector_for
-from pos_integration.intake import apply_events
+from pos_integration.intake import apply_events, require_storable_text
 from pos_integration.models import PosConnection, WebhookDelivery
 from pos_integration.types import WebhookRequest
 
@@ -38,12 +38,15 @@ def process_delivery(delivery_id: int, *, replay: bool = False) -> WebhookDelive
             WebhookRequest(body=bytes(delivery.body), headers=delivery.headers, url=connector.webhook_url,
                            received_at=delivery.received_at)
         )
+        require_storable_text(parsed)  # before the event id is claimed: a NUL in it fails the same way
         if parsed.vendor_event_id and not delivery.vendor_event_id:
             _claim_event_id(delivery, parsed.vendor_event_id[:255])
         outcomes = apply_events(connection, parsed.events)
     except (ConnectorError, TesseraError, ValueError) as error:
         message = str(getattr(error, "message", None) or error)
         return _fail(delivery, message, permanent=getattr(error, "permanent", False))
+    except RecursionError:  # JSON nested too deeply for Python's parser: the same bytes never parse
+        return _fail(delivery, "Bad input: the body nests too deeply to read.", permanent=True)
     except Exception as error:  # a connector bug must not lose the delivery: it stays replayable
         logger.exception("POS delivery %s failed", delivery.pk)
         return _fail(delivery, f"{type(error).__name__}: {error}")
@@ -73,7 +76,8 @@ def _finish(delivery: WebhookDelivery, outcomes: list) -> WebhookDelivery:
 
 def _fail(delivery: WebhookDelivery, message: str, *, permanent: bool = False) -> WebhookDelivery:
     """A permanent failure (a malformed payload) is not retried automatically; a replay still can."""
-    delivery.status, delivery.error = WebhookDelivery.Status.FAILED, message[:2000]
+    # A vendor's error may quote the bad input back, NUL and all: PostgreSQL text cannot hold one.
+    delivery.status, delivery.error = WebhookDelivery.Status.FAILED, message.replace("\x00", "\\u0000")[:2000]
     if permanent:
         delivery.attempts = max(delivery.attempts, MAX_AUTOMATIC_ATTEMPTS)
     delivery.save(update_fields=["status", "error", "attempts", "vendor_event_id", "duplicate_of"])

@@ -68,6 +68,8 @@ def pos_webhook(request, connection_id):
     delivery.status = WebhookDelivery.Status.RECEIVED
     try:
         delivery.vendor_event_id = (connector.webhook_event_id(incoming) or "")[:255]
+        if "\x00" in delivery.vendor_event_id:
+            delivery.vendor_event_id = ""  # unstorable: processing refuses the delivery as bad input
     except Exception:  # noqa: BLE001 - an unreadable id only costs the audit list a column
         delivery.vendor_event_id = ""
     with transaction.atomic():

@@ -8,6 +8,7 @@ distance.
 """
 import math
 
+from django.db import transaction
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -131,10 +132,11 @@ class OffersView(GenericAPIView):
         query.is_valid(raise_exception=True)
         customer, now = current_customer(request), timezone.now()
         latitude, longitude = query.validated_data.get("latitude"), query.validated_data.get("longitude")
-        if latitude is not None:
-            record_last_seen(customer, latitude, longitude, now=now)
-        ranked = rank_offers(customer, now=now, latitude=latitude, longitude=longitude)
-        page = self.paginate_queryset(ranked)
+        with transaction.atomic():  # a page past the end (404) must not leave the location remembered
+            if latitude is not None:
+                record_last_seen(customer, latitude, longitude, now=now)
+            ranked = rank_offers(customer, now=now, latitude=latitude, longitude=longitude)
+            page = self.paginate_queryset(ranked)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 

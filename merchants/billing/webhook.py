@@ -50,7 +50,7 @@ def stripe_billing_webhook(request):
     except stripe.SignatureVerificationError as error:
         logger.warning("Stripe billing webhook refused: %s", error.user_message)
         return _error(400, "signature_invalid", "The Stripe signature could not be verified.")
-    except (ValueError, UnicodeDecodeError):  # signed, but not a JSON snapshot event (or not UTF-8)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # signed, but not JSON we read (or nested too deep)
         return _error(400, "malformed_event", "The body is not a Stripe snapshot event.")
     # The SDK only bounds the past; a timestamp far in the future is as suspect as a stale one.
     if _signed_at(header) > time.time() + SIGNATURE_TOLERANCE_SECONDS:
