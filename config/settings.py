@@ -343,6 +343,9 @@ TESSERA_POS_CONNECTORS = [
     "pos_integration.connectors.stripe.connector.StripeConnector",
     "pos_integration.connectors.clover.connector.CloverConnector",
 ]
+# Anyone who knows a connection's URL can post to it: of the requests that fail verification, this
+# many per connection and hour are kept for the admin (8 kB each at most); the rest are only logged.
+POS_REJECTED_DELIVERIES_KEPT_PER_HOUR = env_int("POS_REJECTED_DELIVERIES_KEPT_PER_HOUR", 60)
 
 # Billing merchants through Stripe (see merchants/billing). Billing is enforced only where a Stripe
 # secret key is configured: a self-hosted Tessera without Stripe never pauses earning.

@@ -2,16 +2,19 @@
 
 In a fixed order (STYLE.md habit 7): find the connection from the URL; cap the body (413) before
 any signature work, judging the declared length before reading a byte; verify over the raw bytes
-(the connector's check); keep the delivery whatever the verdict (a rejected one is the only thing
-a bad request writes; a repeat of a vendor event is kept as a duplicate of the first, and a unique
-index decides which is first, so two copies arriving at once cannot both be processed); answer at
-once; parse and apply in a Celery task after commit, so a slow vendor API (Clover must be asked for
-the payment) never makes the vendor's request time out.
+(the connector's check); keep the delivery whatever the verdict (a rejected one, up to
+POS_REJECTED_DELIVERIES_KEPT_PER_HOUR per connection, is the only thing a bad request writes; a
+repeat of a vendor event is kept as a duplicate of the first, and a unique index decides which is
+first, so two copies arriving at once cannot both be processed); answer at once; parse and apply
+in a Celery task after commit, so a slow vendor API (Clover must be asked for the payment) never
+makes the vendor's request time out.
 What "verified" means is the connector's call: Clover's one-time URL verification request carries
 no auth code and is accepted (with no events) so the merchant can read the code it holds.
 """
 import logging
+import time
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import JsonResponse
 from django.utils import timezone
@@ -20,6 +23,7 @@ from django.views.decorators.http import require_POST
 
 from core.errors import error_body
 from core.request_body import capped_body
+from core.throttling import count_in_window
 from pos_integration.base import WebhookRejected
 from pos_integration.connections import connector_for
 from pos_integration.models import PosConnection, WebhookDelivery
@@ -60,9 +64,10 @@ def pos_webhook(request, connection_id):
     try:
         connector.verify_webhook(incoming)
     except WebhookRejected as rejected:
-        delivery.status, delivery.rejection_reason = WebhookDelivery.Status.REJECTED, rejected.reason[:120]
-        delivery.body = body[:MAX_REJECTED_BODY_BYTES]
-        delivery.save()
+        if _keep_rejected(connection):
+            delivery.status, delivery.rejection_reason = WebhookDelivery.Status.REJECTED, rejected.reason[:120]
+            delivery.body = body[:MAX_REJECTED_BODY_BYTES]
+            delivery.save()
         logger.warning("POS webhook rejected for connection %s: %s", connection.pk, rejected.reason)
         return JsonResponse(error_body("webhook_rejected", "The webhook could not be verified."), status=401)
     delivery.status = WebhookDelivery.Status.RECEIVED
@@ -84,6 +89,24 @@ def pos_webhook(request, connection_id):
             transaction.on_commit(lambda: _enqueue(delivery.pk), robust=True)
         PosConnection.objects.filter(pk=connection.pk).update(last_delivery_at=delivery.received_at)
     return JsonResponse({"received": True, "delivery": delivery.pk})
+
+
+def _keep_rejected(connection: PosConnection) -> bool:
+    """Whether this hour's rejected requests to the connection are still few enough to store: a flood
+    of forged posts must not fill the database. Counted atomically; with the cache down they are kept
+    (the audit trail matters more than the bound for as long as that lasts)."""
+    limit = settings.POS_REJECTED_DELIVERIES_KEPT_PER_HOUR
+    hour = int(time.time()) // 3600
+    # The creation time too: a database rebuilt from scratch (a test run) reuses ids, the cache may not.
+    key = f"pos-rejected:{connection.pk}:{connection.created_at.timestamp():.6f}:{hour}"
+    try:
+        count = count_in_window(key, timeout=2 * 3600)
+    except Exception:  # noqa: BLE001 - any cache failure: keep it
+        return True
+    if count == limit + 1:
+        logger.warning("POS connection %s: over %s rejected webhooks this hour; further ones are not kept",
+                       connection.pk, limit)
+    return count <= limit
 
 
 def _save_as_duplicate(delivery: WebhookDelivery) -> None:

@@ -81,3 +81,20 @@ def test_a_body_of_exactly_2MB_is_taken_to_the_signature_check(client, connectio
     assert response.status_code == 401 and response.json()["error"]["code"] == "webhook_rejected"
     assert verifier_calls == [MAX_BODY_BYTES]
     assert list(WebhookDelivery.objects.values_list("status", flat=True)) == ["rejected"]
+
+
+def test_a_flood_of_forged_posts_stores_only_the_hours_allowance_of_rejected_deliveries(
+    client, connection, settings, caplog
+):
+    """Anyone who knows the URL can post; what they can make the database keep is bounded."""
+    settings.POS_REJECTED_DELIVERIES_KEPT_PER_HOUR = 3
+    forged = sale_of_size(4000)
+    answers = [post(client, connection, forged, {"webhook-id": f"msg_{n}", "webhook-timestamp": str(int(time.time())),
+                                                 "webhook-signature": "v1,Zm9yZ2Vk"}).status_code for n in range(8)]
+    assert answers == [401] * 8
+    assert WebhookDelivery.objects.filter(connection=connection, status="rejected").count() == 3
+    assert sum("further ones are not kept" in record.getMessage() for record in caplog.records) == 1
+    body = sale_of_size(1000)
+    signed = post(client, connection, body, sign(SECRET, f"msg_{uuid.uuid4().hex}", int(time.time()), body))
+    assert signed.status_code == 200  # the vendor's real deliveries are not limited
+    assert WebhookDelivery.objects.filter(connection=connection).exclude(status="rejected").count() == 1
