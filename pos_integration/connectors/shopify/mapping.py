@@ -8,6 +8,8 @@ What earns: the order's `total_price`, what the customer paid and what the recei
 refunds are money movements (their transactions give back tax, shipping and tips too), so earning on
 the same total makes a partial refund reverse exactly its share and a full refund everything, and a
 customer claiming an unmatched sale types the total printed on the receipt.
+
+A payload we cannot read raises PermanentConnectorError: the same bytes would fail on every retry.
 """
 import datetime as dt
 import json
@@ -15,7 +17,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from core.money import minor_unit_exponent
-from pos_integration.base import ConnectorError
+from pos_integration.base import PermanentConnectorError
 from pos_integration.matching import card_number_in
 from pos_integration.types import CustomerHint, CustomerIdentified, PurchaseCompleted, PurchaseRefunded
 from wallet import rules
@@ -31,32 +33,32 @@ def load(body: bytes) -> dict:
     try:
         payload = json.loads(body, parse_float=Decimal)
     except (UnicodeDecodeError, ValueError) as error:
-        raise ConnectorError(f"The Shopify body is not JSON: {error}") from None
+        raise PermanentConnectorError(f"The Shopify body is not JSON: {error}") from None
     if not isinstance(payload, dict):
-        raise ConnectorError("The Shopify body is not a JSON object.")
+        raise PermanentConnectorError("The Shopify body is not a JSON object.")
     return payload
 
 
 def to_minor_units(value, currency: str) -> int:
     """"42.50" EUR -> 4250, "1500" JPY -> 1500. Refuses floats' cousins: "42.505" EUR, "1500.5" JPY."""
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-        raise ConnectorError(f"Amount {value!r} is not a decimal string.")
+        raise PermanentConnectorError(f"Amount {value!r} is not a decimal string.")
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
-        raise ConnectorError(f"Amount {value!r} is not a decimal number.") from None
+        raise PermanentConnectorError(f"Amount {value!r} is not a decimal number.") from None
     if not amount.is_finite():
-        raise ConnectorError(f"Amount {value!r} is not a number.")
+        raise PermanentConnectorError(f"Amount {value!r} is not a number.")
     minor = amount.scaleb(minor_unit_exponent(currency))
     if minor != minor.to_integral_value():
-        raise ConnectorError(f"Amount {value} has more decimals than {currency} allows.")
+        raise PermanentConnectorError(f"Amount {value} has more decimals than {currency} allows.")
     return int(minor)
 
 
 def currency_of(value) -> str:
     currency = str(value or "").strip().upper()
     if not _CURRENCY.match(currency):
-        raise ConnectorError(f"Currency {value!r} is not an ISO 4217 code.")
+        raise PermanentConnectorError(f"Currency {value!r} is not an ISO 4217 code.")
     return currency
 
 
@@ -69,12 +71,12 @@ def timestamp(payload: dict, fallback: dt.datetime) -> dt.datetime:
             try:
                 moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
             except ValueError:
-                raise ConnectorError(f"{name} {value!r} is not an ISO 8601 time.") from None
+                raise PermanentConnectorError(f"{name} {value!r} is not an ISO 8601 time.") from None
             moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
             try:
                 moment.astimezone(dt.UTC)  # stored in UTC: "0001-01-01T00:00:00+01:00" has no UTC day
             except OverflowError:
-                raise ConnectorError(f"{name} {value!r} is out of range.") from None
+                raise PermanentConnectorError(f"{name} {value!r} is out of range.") from None
             return moment
     return fallback
 
@@ -92,7 +94,7 @@ def purchase_events(order: dict, *, pos_only: bool, received_at: dt.datetime) ->
     if not order_earns(order, pos_only=pos_only):
         return []
     if order.get("id") in (None, ""):
-        raise ConnectorError("The order has no id.")
+        raise PermanentConnectorError("The order has no id.")
     currency = currency_of(order.get("currency"))
     amount = to_minor_units(order.get("total_price"), currency)
     if amount <= 0:
@@ -113,7 +115,7 @@ def refund_events(refund: dict, *, received_at: dt.datetime) -> list:
     refund that moved no money (a restock only) reverses nothing, since Shopify sends it anyway."""
     transactions = refund.get("transactions") or []
     if not isinstance(transactions, list):
-        raise ConnectorError("The refund's transactions are not a list.")
+        raise PermanentConnectorError("The refund's transactions are not a list.")
     given_back = [
         transaction for transaction in transactions
         if isinstance(transaction, dict) and transaction.get("kind") == "refund"
@@ -123,10 +125,10 @@ def refund_events(refund: dict, *, received_at: dt.datetime) -> list:
     if not given_back:
         return []
     if refund.get("id") in (None, "") or refund.get("order_id") in (None, ""):
-        raise ConnectorError("The refund has no id or no order_id.")
+        raise PermanentConnectorError("The refund has no id or no order_id.")
     currencies = {currency_of(transaction.get("currency")) for transaction in given_back}
     if len(currencies) != 1:
-        raise ConnectorError(f"Refund {refund['id']} mixes currencies: {sorted(currencies)}.")
+        raise PermanentConnectorError(f"Refund {refund['id']} mixes currencies: {sorted(currencies)}.")
     currency = currencies.pop()
     amount = sum(to_minor_units(transaction.get("amount"), currency) for transaction in given_back)
     if amount <= 0:
@@ -174,11 +176,11 @@ def line_items(order: dict, currency: str) -> list:
     """What was bought, for the merchant's reports: only fields that do not change between deliveries."""
     lines = order.get("line_items") or []
     if not isinstance(lines, list):
-        raise ConnectorError("The order's line_items are not a list.")
+        raise PermanentConnectorError("The order's line_items are not a list.")
     items = []
     for line in lines[:MAX_LINE_ITEMS]:
         if not isinstance(line, dict):
-            raise ConnectorError(f"A line item is not an object: {line!r:.40}.")
+            raise PermanentConnectorError(f"A line item is not an object: {line!r:.40}.")
         items.append({
             "sku": str(line.get("sku") or ""),
             "title": str(line.get("title") or line.get("name") or ""),
@@ -193,11 +195,11 @@ def quantity(value) -> int:
     if value in (None, ""):
         return 0
     if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
-        raise ConnectorError(f"Quantity {value!r:.40} is not a whole number.")
+        raise PermanentConnectorError(f"Quantity {value!r:.40} is not a whole number.")
     try:
         whole = Decimal(str(value).strip())
     except InvalidOperation:
-        raise ConnectorError(f"Quantity {value!r:.40} is not a whole number.") from None
+        raise PermanentConnectorError(f"Quantity {value!r:.40} is not a whole number.") from None
     if not whole.is_finite() or whole != whole.to_integral_value() or abs(whole) > 10**9:
-        raise ConnectorError(f"Quantity {value!r:.40} is not a whole number.")
+        raise PermanentConnectorError(f"Quantity {value!r:.40} is not a whole number.")
     return int(whole)

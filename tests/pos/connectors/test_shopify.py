@@ -1,6 +1,7 @@
 """Shopify POS: order and refund webhooks, signed as Shopify signs them, posted to the real URL."""
 import base64
 import copy
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -9,10 +10,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from core.errors import ValidationFailed
 from pos_integration.connectors.shopify import mapping
 from pos_integration.models import PosCustomerLink, WebhookDelivery
+from pos_integration.processing import deliveries_to_retry
 from tests.factories import make_card, make_merchant, make_program
 from tests.wallet.helpers import ledger_sum, written_rows
 from wallet.models import LedgerEntry, Purchase
@@ -172,6 +175,15 @@ def test_an_amount_finer_than_the_currency_allows_fails_and_writes_nothing(world
     assert response.status_code == 200  # verified and kept; processing refuses it, replayable after a fix
     assert last_delivery().status == "failed" and "more decimals than EUR" in last_delivery().error
     assert written_rows() == before
+
+
+@pytest.mark.parametrize("field, value", [("total_price", "forty"), ("currency", "euro"),
+                                          ("processed_at", "yesterday")])
+def test_an_unreadable_order_fails_for_good_instead_of_being_retried(world, deliver, field, value):
+    """The same bytes would fail on every retry: only a replay from the admin (after a fix) runs it again."""
+    deliver(pos_order(world.card.number, **{field: value}))
+    assert last_delivery().status == "failed"
+    assert last_delivery().pk not in deliveries_to_retry(now=timezone.now() + dt.timedelta(days=1))
 
 
 def test_an_order_id_beyond_two_to_the_53_is_kept_exactly(world, deliver):
