@@ -96,6 +96,10 @@ class LedgerEntry(models.Model):
             models.Index(fields=["merchant", "occurred_at"], include=["kind", "delta", "purchase", "store"],
                          name="ledger_merchant_period"),
             models.Index(fields=["merchant", "card"], include=["delta"], name="ledger_merchant_card_delta"),
+            # The hourly expiry sweep reads only what changed since its last run (wallet.services.expiry):
+            # lots whose expiry it passed, and credits written since.
+            models.Index(fields=["expires_at"], condition=models.Q(expires_at__isnull=False), name="ledger_lot_expiry"),
+            models.Index(fields=["created_at"], name="ledger_created_at"),
         ]
 
     def __str__(self):
@@ -126,3 +130,13 @@ class ExpiryWarning(models.Model):
 
     def __str__(self):
         return f"{self.points} points on card {self.card_id} expiring {self.expires_at:%Y-%m-%d}"
+
+
+class ExpirySweep(models.Model):
+    """How far the expiry sweep has looked: one row. The next sweep reads only lots that expired after
+    it, and credits written after it (less an overlap), instead of every card with an old lot."""
+
+    checked_until = models.DateTimeField()
+
+    def __str__(self):
+        return f"Expiry checked until {self.checked_until:%Y-%m-%d %H:%M}"
