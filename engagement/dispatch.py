@@ -41,7 +41,7 @@ from engagement.models import Campaign, Channel, MerchantEngagement, Message, Se
 from engagement.optout import opt_out_url
 from engagement.sms_caps import NumberCapped, reserve_sms
 from wallet.models import Card, Customer
-from wallet.services.preferences import QuietHours, may_contact
+from wallet.services.preferences import QuietHours, may_contact, withdraw_consent_everywhere
 
 logger = logging.getLogger(__name__)
 
@@ -372,6 +372,12 @@ def _deliver(send: _Send, customer: Customer, moment: dt.datetime) -> None:
     except ChannelUnavailable as exc:
         logs.update(decision=Decision.SKIPPED, reason=Reason.CHANNEL_UNAVAILABLE, detail=_clean(str(exc)))
     except SendFailed as exc:
+        if exc.recipient_opted_out:
+            channel = send.outgoing.channel
+            logs.update(decision=Decision.FAILED, reason=Reason.RECIPIENT_OPTED_OUT, retry_at=None, detail=_clean(
+                f"{exc} The customer's {channel} consent is withdrawn for every merchant (they share our sender)."))
+            _withdraw_everywhere(customer, channel)
+            return
         retry_at = None if exc.permanent else _next_try(send.attempt, exc.retry_after, moment)
         if exc.permanent:
             detail = f"Permanent failure: {exc}"
@@ -388,6 +394,14 @@ def _deliver(send: _Send, customer: Customer, moment: dt.datetime) -> None:
     else:
         provider_id = str(getattr(outcome, "provider_message_id", "") or "")[:200]
         logs.update(detail="", provider_message_id=provider_id)
+
+
+def _withdraw_everywhere(customer: Customer, channel: str) -> None:
+    """After the log: should this fail, the next send meets the provider's refusal and tries again."""
+    try:
+        withdraw_consent_everywhere(customer, channel, source="provider_opt_out")
+    except Exception:
+        logger.exception("could not withdraw %s consent of customer %s after a provider opt-out", channel, customer.pk)
 
 
 def _next_try(attempt: int, retry_after: float | None, moment: dt.datetime) -> dt.datetime | None:

@@ -235,6 +235,7 @@ class SendLog(models.Model):
         CHANNEL_UNAVAILABLE = "channel_unavailable", "Channel not configured on this site"
         PROVIDER_ERROR = "provider_error", "The provider refused or failed"
         NUMBER_CAPPED = "number_capped", "The phone number's SMS limit (all merchants) reached"
+        RECIPIENT_OPTED_OUT = "recipient_opted_out", "The recipient told the provider to stop; consent withdrawn"
 
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, related_name="+")
     customer = models.ForeignKey("wallet.Customer", on_delete=models.CASCADE, related_name="+")

@@ -5,6 +5,8 @@ A channel sends one message to one customer. It raises ChannelUnavailable when t
 provider configured for it (a decision logged as `channel_unavailable`), and SendFailed when the
 provider refused or could not be reached (logged as `provider_error`; `permanent` says a retry is
 pointless, e.g. a number that does not exist; otherwise the dispatcher retries it later).
+`recipient_opted_out` says the recipient told the provider itself to stop (an SMS "STOP" reply): the
+dispatcher then withdraws the customer's consent for the channel, logged as `recipient_opted_out`.
 """
 from dataclasses import dataclass, field
 
@@ -35,12 +37,15 @@ class ChannelUnavailable(Exception):
 
 
 class SendFailed(Exception):
-    """`permanent`: retrying cannot help. `retry_after`: seconds the provider asked us to wait, if it said."""
+    """`permanent`: retrying cannot help. `retry_after`: seconds the provider asked us to wait, if it said.
+    `recipient_opted_out`: the provider refused because the recipient opted out with it (implies permanent)."""
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None):
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None,
+                 recipient_opted_out: bool = False):
         super().__init__(message)
-        self.permanent = permanent
+        self.permanent = permanent or recipient_opted_out
         self.retry_after = retry_after
+        self.recipient_opted_out = recipient_opted_out
 
 
 class ChannelSender:

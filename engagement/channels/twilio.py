@@ -7,9 +7,11 @@ the Message resource, whose `sid` (SM...) we keep. Errors answer {"code", "messa
 
 One attempt, never a sleep: the dispatcher runs inside a beat task and decides what a failure means.
 429 and 5xx (and a network error) are retryable, with Retry-After read into `retry_after`; a few
-Twilio codes say the recipient can never be reached (permanent). A send is not idempotent on Twilio's
-side, so nothing here retries it. The auth token never appears in a log line or an exception, and
-neither does the phone number: Twilio's own error text may echo it, so we keep only its code.
+Twilio codes say the recipient can never be reached (permanent); 21610, a STOP reply to our sender, also
+says the recipient opted out (`recipient_opted_out`), so the dispatcher withdraws their SMS consent.
+A send is not idempotent on Twilio's side, so nothing here retries it. The auth token never appears in
+a log line or an exception, and neither does the phone number: Twilio's own error text may echo it, so
+we keep only its code.
 """
 import logging
 import re
@@ -36,14 +38,18 @@ PERMANENT_CODES = {
     21610: "recipient replied STOP to this sender",
     21614: "'To' number is not a mobile number",
 }
+# The recipient replied STOP (or UNSUBSCRIBE, CANCEL, ...) to our sender: Twilio blocks every later text
+# from it until they reply START, so this is their opt-out, not a broken number.
+OPT_OUT_CODES = frozenset({21610})
 
 
 class TwilioSendFailed(SendFailed):
     """A refused or failed send, with what Twilio said about it (never the number or the token)."""
 
     def __init__(self, message: str, *, permanent: bool = False, status: int | None = None,
-                 code: int | None = None, retry_after: float | None = None):
-        super().__init__(message, permanent=permanent, retry_after=retry_after)
+                 code: int | None = None, retry_after: float | None = None, recipient_opted_out: bool = False):
+        super().__init__(message, permanent=permanent, retry_after=retry_after,
+                         recipient_opted_out=recipient_opted_out)
         self.status, self.code = status, code
 
 
@@ -118,7 +124,7 @@ def _failure(response: httpx.Response) -> TwilioSendFailed:
     logger.warning("Twilio refused an SMS: HTTP %s, code %s", status, code)
     if code in PERMANENT_CODES:
         return TwilioSendFailed(f"Twilio error {code}: {PERMANENT_CODES[code]}.", permanent=True, status=status,
-                                code=code)
+                                code=code, recipient_opted_out=code in OPT_OUT_CODES)
     if status == 429 or status >= 500:
         wait = f", retry after {retry_after:g} s" if retry_after is not None else ""
         return TwilioSendFailed(f"Twilio answered HTTP {status}{wait}.", status=status, code=code,

@@ -277,5 +277,5 @@ def test_a_campaign_text_goes_out_through_twilio_with_one_opt_out_link(shop, con
     log = SendLog.objects.get(customer=reachable)
     assert (log.decision, log.provider_message_id) == ("sent", sent["sid"])
     failed = SendLog.objects.get(customer=stopped)
-    assert (failed.decision, failed.reason) == ("failed", "provider_error")
+    assert (failed.decision, failed.reason) == ("failed", "recipient_opted_out")
     assert "21610" in failed.detail and "+14155550199" not in failed.detail

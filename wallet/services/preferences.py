@@ -30,8 +30,11 @@ class QuietHours:
         return local_time >= self.start or local_time < self.end
 
 
-def set_channel_consent(customer: Customer, merchant: Merchant, channels: dict[str, bool]) -> dict[str, bool]:
-    """Opt in or out per channel for one merchant. Returns the merchant's full channel map."""
+def set_channel_consent(
+    customer: Customer, merchant: Merchant, channels: dict[str, bool], *, source: str = ""
+) -> dict[str, bool]:
+    """Opt in or out per channel for one merchant. Returns the merchant's full channel map.
+    `source` tells the CRM who changed it when it was not the customer in our app or link."""
     unknown = sorted(set(channels) - set(CHANNELS))
     if unknown:
         raise InvalidRequest("Unknown channel.", fields={name: ["Unknown channel."] for name in unknown})
@@ -61,9 +64,25 @@ def set_channel_consent(customer: Customer, merchant: Merchant, channels: dict[s
                 merchant_id=merchant.pk,
                 customer_id=customer.pk,
                 occurred_at=now,
-                payload={"customer_id": customer.pk, "channel": channel, "opted_in": opted_in},
+                payload={"customer_id": customer.pk, "channel": channel, "opted_in": opted_in,
+                         **({"source": source} if source else {})},
             )
     return channel_consents(customer, merchant)
+
+
+def withdraw_consent_everywhere(customer: Customer, channel: str, *, source: str) -> list[int]:
+    """Opt the customer out of `channel` for every merchant they had opted in to; the merchants' ids.
+
+    For an opt-out the customer gave the provider rather than one merchant: an SMS "STOP" reply reaches
+    the site's sending number, which every merchant shares, and the provider refuses every merchant's
+    texts from then on. Each merchant's CRM still hears of it through `wallet.consent.changed`.
+    """
+    with transaction.atomic():
+        merchant_ids = sorted(set(CommunicationPreference.objects.filter(
+            customer=customer, channel=channel, is_opted_in=True).values_list("merchant_id", flat=True)))
+        for merchant in Merchant.objects.filter(pk__in=merchant_ids).order_by("pk"):
+            set_channel_consent(customer, merchant, {channel: False}, source=source)
+    return merchant_ids
 
 
 def channel_consents(customer: Customer, merchant: Merchant) -> dict[str, bool]:
