@@ -1,12 +1,14 @@
 """Admin for the tenant's models, scoped per merchant by role (core.admin_base): owners and managers edit
 their merchant's stores, programs, tiers and rewards with choice lists cut to their merchant; owners
-manage staff. Every change is kept in the audit history (the "History" button)."""
+manage staff, and owners and managers set cashiers' counter PINs (merchants.admin_pin). Every change is kept
+in the audit history (the "History" button)."""
 from django import forms
 from django.contrib import admin
 
 import merchants.billing.admin  # noqa: F401  (registers the billing models)
 from core.admin_base import AuditedAdmin, ScopedInlineMixin
 from core.tenancy import OWNER
+from merchants.admin_pin import CounterPinAdminMixin
 from merchants.models import Merchant, Program, Reward, StaffMember, Store, Tier
 from merchants.services import add_staff_by_email, deactivate_staff, grant_staff_access
 
@@ -87,7 +89,7 @@ class StaffMemberAddForm(forms.ModelForm):
 
 
 @admin.register(StaffMember)
-class StaffMemberAdmin(AuditedAdmin):
+class StaffMemberAdmin(CounterPinAdminMixin, AuditedAdmin):
     change_roles = (OWNER,)
     list_display = ("user", "merchant", "role", "is_active", "has_pin")
     list_filter = (("merchant", admin.RelatedOnlyFieldListFilter), "role", "is_active")
@@ -106,10 +108,10 @@ class StaffMemberAdmin(AuditedAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("merchant", "email", "first_name", "role")
-        return ("user", "merchant", "role", "is_active")
+        return ("user", "merchant", "role", "is_active", "counter_pin")
 
     def get_readonly_fields(self, request, obj=None):
-        return ("user", "merchant") if obj is not None else ()
+        return ("user", "merchant", "counter_pin") if obj is not None else ()
 
     def save_model(self, request, obj, form, change):
         """Saved through the services, which also let owners and managers into the admin."""
