@@ -141,6 +141,9 @@ class WebhookDelivery(models.Model):
     vendor_event_id = models.CharField(max_length=255, blank=True)
     outcome = models.JSONField(default=list, blank=True, help_text="What each event in it did")
     error = models.TextField(blank=True)
+    # The failure's error code, for what must find these again: `earning_paused` ones are replayed
+    # when the merchant's subscription is paid again (processing.replay_held_deliveries).
+    failure_code = models.CharField(max_length=40, blank=True, editable=False)
     attempts = models.PositiveIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)
     duplicate_of = models.ForeignKey(

@@ -8,20 +8,26 @@ as a duplicate of the delivery that owns the event (a unique index decides which
 import datetime as dt
 import logging
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import TesseraError
 from merchants.billing.policy import earning_paused_reason
+from merchants.models import Merchant
 from pos_integration.base import ConnectorError
 from pos_integration.connections import connector_for
 from pos_integration.intake import apply_events, require_storable_text
 from pos_integration.models import PosConnection, WebhookDelivery
 from pos_integration.types import WebhookRequest
+from wallet.errors import EarningPaused
 
 logger = logging.getLogger(__name__)
 
 MAX_AUTOMATIC_ATTEMPTS = 5
+# Sales held while a merchant's subscription lapsed are replayed when it is paid again, but only
+# this recent: a merchant back after months should not see that whole time earn at once.
+HELD_DELIVERIES_MAX_DAYS = 30
 
 
 def process_delivery(delivery_id: int, *, replay: bool = False) -> WebhookDelivery:
@@ -44,7 +50,8 @@ def process_delivery(delivery_id: int, *, replay: bool = False) -> WebhookDelive
         outcomes = apply_events(connection, parsed.events)
     except (ConnectorError, TesseraError, ValueError) as error:
         message = str(getattr(error, "message", None) or error)
-        return _fail(delivery, message, permanent=getattr(error, "permanent", False))
+        code = error.code if isinstance(error, TesseraError) else ""
+        return _fail(delivery, message, permanent=getattr(error, "permanent", False), code=code)
     except RecursionError:  # JSON nested too deeply for Python's parser: the same bytes never parse
         return _fail(delivery, "Bad input: the body nests too deeply to read.", permanent=True)
     except Exception as error:  # a connector bug must not lose the delivery: it stays replayable
@@ -67,20 +74,21 @@ def _claim_event_id(delivery: WebhookDelivery, event_id: str) -> None:
 
 def _finish(delivery: WebhookDelivery, outcomes: list) -> WebhookDelivery:
     delivery.status, delivery.outcome, delivery.error = WebhookDelivery.Status.PROCESSED, outcomes, ""
-    delivery.processed_at = timezone.now()
+    delivery.processed_at, delivery.failure_code = timezone.now(), ""
     delivery.save(update_fields=[
-        "status", "outcome", "error", "processed_at", "attempts", "vendor_event_id", "duplicate_of",
+        "status", "outcome", "error", "failure_code", "processed_at", "attempts", "vendor_event_id", "duplicate_of",
     ])
     return delivery
 
 
-def _fail(delivery: WebhookDelivery, message: str, *, permanent: bool = False) -> WebhookDelivery:
+def _fail(delivery: WebhookDelivery, message: str, *, permanent: bool = False, code: str = "") -> WebhookDelivery:
     """A permanent failure (a malformed payload) is not retried automatically; a replay still can."""
     # A vendor's error may quote the bad input back, NUL and all: PostgreSQL text cannot hold one.
     delivery.status, delivery.error = WebhookDelivery.Status.FAILED, message.replace("\x00", "\\u0000")[:2000]
+    delivery.failure_code = code[:40]
     if permanent:
         delivery.attempts = max(delivery.attempts, MAX_AUTOMATIC_ATTEMPTS)
-    delivery.save(update_fields=["status", "error", "attempts", "vendor_event_id", "duplicate_of"])
+    delivery.save(update_fields=["status", "error", "failure_code", "attempts", "vendor_event_id", "duplicate_of"])
     return delivery
 
 
@@ -94,6 +102,34 @@ def deliveries_to_retry(now: dt.datetime | None = None):
         | Q(status=WebhookDelivery.Status.FAILED, attempts__lt=MAX_AUTOMATIC_ATTEMPTS)
     ).order_by("pk")
     return [d.pk for d in candidates[:500] if d.received_at + dt.timedelta(minutes=2 ** d.attempts) <= now]
+
+
+def held_deliveries(merchant_id: int, now: dt.datetime | None = None):
+    """The merchant's deliveries refused because its earning was paused, received within the last
+    HELD_DELIVERIES_MAX_DAYS, oldest first: what its next payment replays."""
+    days = getattr(settings, "TESSERA_BILLING_HELD_SALES_DAYS", HELD_DELIVERIES_MAX_DAYS)
+    since = (now or timezone.now()) - dt.timedelta(days=days)
+    return WebhookDelivery.objects.filter(
+        connection__merchant_id=merchant_id, status=WebhookDelivery.Status.FAILED,
+        failure_code=EarningPaused.code, received_at__gte=since,
+    ).order_by("received_at", "pk")
+
+
+def replay_held_deliveries(merchant_id: int) -> dict[int, str]:
+    """Replay, oldest first, the sales a merchant's POS sent while its earning was paused, now that it
+    is not; returns each delivery's new status. Safe to run twice, or after a manual replay: a
+    delivery replayed already is no longer held, and its events are keyed so each sale earns once."""
+    merchant = Merchant.objects.get(pk=merchant_id)
+    if earning_paused_reason(merchant):
+        logger.info("POS deliveries held for merchant %s not replayed: earning is still paused", merchant_id)
+        return {}
+    replayed = {}
+    for delivery_id in list(held_deliveries(merchant_id).values_list("pk", flat=True)):
+        if not held_deliveries(merchant_id).filter(pk=delivery_id).exists():
+            continue  # replayed meanwhile (by hand, or by the automatic retry)
+        replayed[delivery_id] = process_delivery(delivery_id, replay=True).status
+    logger.info("POS deliveries held while merchant %s's earning was paused, replayed: %s", merchant_id, replayed)
+    return replayed
 
 
 def poll_connection(connection: PosConnection) -> int:

@@ -5,7 +5,12 @@ from celery import shared_task
 
 from pos_integration import registry
 from pos_integration.models import PosConnection
-from pos_integration.processing import deliveries_to_retry, poll_connection, process_delivery
+from pos_integration.processing import (
+    deliveries_to_retry,
+    poll_connection,
+    process_delivery,
+    replay_held_deliveries,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +26,12 @@ def retry_deliveries_task() -> int:
     for delivery_id in ids:
         process_delivery(delivery_id)
     return len(ids)
+
+
+@shared_task(name="pos_integration.replay_held_deliveries")
+def replay_held_deliveries_task(merchant_id: int) -> int:
+    """Started by billing when a merchant's earning resumes: its sales held meanwhile earn now."""
+    return len(replay_held_deliveries(merchant_id))
 
 
 @shared_task(name="pos_integration.poll_connections")

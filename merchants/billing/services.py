@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 
 from core.errors import Conflict, NotFound
 from merchants.billing.client import MERCHANT_METADATA_KEY, CustomerDetails, billing_client
+from merchants.billing.policy import earning_paused_reason
 from merchants.models import BillingPlan, Merchant, MerchantSubscription, StripeEvent
 
 logger = logging.getLogger(__name__)
@@ -191,7 +192,30 @@ def _subscription_changed(event_type: str, subscription: dict, created: dt.datet
     row.save()
     change = f"{before} -> {status}" if status != before else f"still {status}"
     unknown_price = f"; unknown price {price_id}" if price_id and plan is None else ""
-    return row.merchant_id, f"{subscription_id} {change}{unknown_price}"
+    return row.merchant_id, f"{subscription_id} {change}{unknown_price}{_replay_held_pos_sales(row)}"
+
+
+def _replay_held_pos_sales(row: MerchantSubscription) -> str:
+    """Once the merchant earns again, the POS sales refused while it could not are replayed, after
+    this commit (the task must see the new status). Checked on every applied event rather than only
+    on a change to active, so a replay lost with a broker outage starts again with the next event.
+    Returns a note for the event's outcome, which the admin shows."""
+    from pos_integration.processing import held_deliveries  # POS builds on billing, not the reverse
+
+    if earning_paused_reason(row.merchant):
+        return ""
+    held = held_deliveries(row.merchant_id).count()
+    if not held:
+        return ""
+    merchant_id = row.merchant_id
+    transaction.on_commit(lambda: _enqueue_held_pos_replay(merchant_id), robust=True)
+    return f"; replaying {held} POS deliveries held while earning was paused"
+
+
+def _enqueue_held_pos_replay(merchant_id: int) -> None:
+    from pos_integration.tasks import replay_held_deliveries_task
+
+    replay_held_deliveries_task.delay(merchant_id)
 
 
 def _why_not_applied(row: MerchantSubscription, subscription_id: str, status: str, created: dt.datetime) -> str:
