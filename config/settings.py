@@ -200,6 +200,10 @@ REST_FRAMEWORK = {
         "claim": env_str("THROTTLE_CLAIM", "10/hour"),
         # Guesses at one account (email or phone) from any number of addresses (core.throttling).
         "login_account": env_str("THROTTLE_LOGIN_ACCOUNT", "20/hour"),
+        # The admin's "Forgotten your password?" form (merchants/password_reset.py): per client address, and
+        # per email address asked about (whether or not it has an account), so no inbox can be mail-bombed.
+        "password_reset": env_str("THROTTLE_PASSWORD_RESET", "20/hour"),
+        "password_reset_email": env_str("THROTTLE_PASSWORD_RESET_EMAIL", "5/day"),
     },
     # Client addresses for throttling come from the last X-Forwarded-For hop our own proxy added, never
     # from what the client wrote there (production runs behind one TLS-terminating proxy).

@@ -11,6 +11,8 @@ urlpatterns = [
     # The counter first: a till's every scan and sale resolves without walking the patterns above it.
     path("api/pos/v1/", include("pos_integration.api.urls")),
     path("admin/reports/", include("backoffice.urls")),
+    # Before the admin: its catch-all would send these public pages to the login page.
+    path("admin/password-reset/", include("merchants.password_reset")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

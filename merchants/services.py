@@ -3,11 +3,14 @@
 Access is decided by the role of the membership (core.tenancy), not by Django's permission tables: an
 owner or manager gets into the admin (is_staff) and sees only their merchants; a cashier never does.
 """
+from functools import partial
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from core.errors import ValidationFailed
 from merchants.models import Merchant, StaffMember
+from merchants.password_reset import send_staff_invitation
 
 ADMIN_ROLES = (StaffMember.Role.OWNER, StaffMember.Role.MANAGER)
 
@@ -31,7 +34,8 @@ def grant_staff_access(merchant: Merchant, user, role: str) -> StaffMember:
 
 def add_staff_by_email(merchant: Merchant, *, email: str, role: str, first_name: str = "") -> StaffMember:
     """An owner adds a colleague by email: the existing account with that email, or a new one without a
-    usable password (they set it through "forgot password", or a superuser sets it)."""
+    usable password, mailed a one-time link to set it (merchants.password_reset); "Forgotten your password?"
+    on the admin login page sends another."""
     email = (email or "").strip()
     if "@" not in email or len(email) > 254:
         raise ValidationFailed("Enter a valid email address.", fields={"email": ["Invalid."]})
@@ -42,6 +46,8 @@ def add_staff_by_email(merchant: Merchant, *, email: str, role: str, first_name:
             user = User(username=email.lower(), email=email, first_name=first_name.strip()[:150])
             user.set_unusable_password()
             user.save()
+            # After the commit, so a rolled-back add mails nobody.
+            transaction.on_commit(partial(send_staff_invitation, user.pk, merchant.pk))
         return grant_staff_access(merchant, user, role)
 
 

@@ -76,6 +76,7 @@ ROUTES = {
     "admin/*": ADMIN,
     "admin/login/": PUBLIC,
     "admin/logout/": PUBLIC,
+    "admin/password-reset/*": PUBLIC,  # staff who forgot their password (merchants/password_reset.py)
     "api/schema/": PUBLIC,
     "api/docs/": PUBLIC,
     "api/redoc/": PUBLIC,
