@@ -350,6 +350,8 @@ TESSERA_POS_CONNECTORS = [
 # Anyone who knows a connection's URL can post to it: of the requests that fail verification, this
 # many per connection and hour are kept for the admin (8 kB each at most); the rest are only logged.
 POS_REJECTED_DELIVERIES_KEPT_PER_HOUR = env_int("POS_REJECTED_DELIVERIES_KEPT_PER_HOUR", 60)
+# POS sales refused while a merchant's subscription lapsed are replayed when it pays, if this recent.
+TESSERA_BILLING_HELD_SALES_DAYS = env_int("TESSERA_BILLING_HELD_SALES_DAYS", 30)
 
 # Billing merchants through Stripe (see merchants/billing). Billing is enforced only where a Stripe
 # secret key is configured: a self-hosted Tessera without Stripe never pauses earning.

@@ -148,8 +148,9 @@ class PosConnectionAdmin(AuditedAdmin):
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
     merchant_lookup = "connection__merchant"
-    list_display = ("received_at", "connection", "status", "vendor_event_id", "rejection_reason", "attempts")
-    list_filter = ("status", "connection__connector", ("received_at", admin.DateFieldListFilter))
+    list_display = ("received_at", "connection", "status", "failure_code", "vendor_event_id", "rejection_reason",
+                    "attempts")
+    list_filter = ("status", "failure_code", "connection__connector", ("received_at", admin.DateFieldListFilter))
     list_select_related = ("connection",)
     readonly_fields = ("connection", "received_at", "status", "rejection_reason", "vendor_event_id", "attempts",
                        "processed_at", "error", "outcome", "headers", "body_text")
