@@ -5,9 +5,9 @@ link and every email with an opt-out line, so no message ever reaches someone wi
 """
 from dataclasses import dataclass
 
+from engagement import sms_length
 from engagement.models import Channel
 
-SMS_MAX = 320  # two concatenated GSM-7 segments: longer texts cost more and arrive split
 PUSH_MAX = 240  # what a lock screen shows before cutting
 PASS_MAX = 200  # Card.pass_message's length
 ELLIPSIS = "..."  # ASCII: a Unicode ellipsis would switch an SMS to UCS-2 and halve its length
@@ -42,14 +42,36 @@ def render(channel: str, *, merchant_name: str, subject: str, body: str, opt_out
 
 
 def sms_body(merchant_name: str, text: str, opt_out_url: str) -> str:
-    """"<merchant>: <text> Stop: <link>", the text shortened so the whole fits SMS_MAX."""
+    """"<merchant>: <text> Stop: <link>", the text shortened so the whole is at most two SMS."""
     prefix = f"{merchant_name}: "
     suffix = f" Stop: {opt_out_url}"
-    room = SMS_MAX - len(prefix) - len(suffix)
+    frame = prefix + suffix
+    room = (153 if sms_length.is_gsm7(frame) else 67) * sms_length.MAX_SEGMENTS - sms_length.units(frame)
     if room < 20:  # an absurdly long merchant name or link: the text still beats the name
         prefix = ""
-        room = SMS_MAX - len(suffix)
-    return f"{prefix}{shorten(_one_line(text), max(room, 0))}{suffix}"
+    return fit_sms(prefix, _one_line(text), suffix)
+
+
+def fit_sms(prefix: str, text: str, suffix: str, max_segments: int = sms_length.MAX_SEGMENTS) -> str:
+    """prefix + text + suffix, the text shortened (at a word, with "...") until the whole is at most
+    `max_segments` SMS in the encoding it ends up in (engagement.sms_length); prefix and suffix (the
+    opt-out link) are never cut. The longest cut that fits is searched for (halving): characters cost
+    one or two units, and cutting the one non-GSM character away switches the text to GSM-7's longer
+    segments, so no count of characters can say in advance where to cut."""
+
+    def body(limit: int) -> str:
+        return f"{prefix}{shorten(text, limit)}{suffix}"
+
+    if sms_length.segments(body(len(text))) <= max_segments:
+        return body(len(text))
+    fits, too_long = 0, len(text)
+    while too_long - fits > 1:
+        middle = (fits + too_long) // 2
+        if sms_length.segments(body(middle)) <= max_segments:
+            fits = middle
+        else:
+            too_long = middle
+    return body(fits)
 
 
 def shorten(text: str, limit: int) -> str:

@@ -10,12 +10,10 @@ from django.utils.module_loading import import_string
 
 from engagement.channels.base import ChannelSender, ChannelUnavailable, OutgoingMessage, SendOutcome
 from engagement.channels.twilio import PRODUCTION_BASE_URL, TwilioClient
+from engagement.content import fit_sms
 from engagement.optout import opt_out_url
 
 DEFAULT_PROVIDER = "engagement.channels.sms.TwilioSmsProvider"
-# Two concatenated GSM-7 segments (153 characters each): a campaign text costs at most two SMS.
-MAX_SMS_CHARS = 306
-ELLIPSIS = "..."  # "…" is not in GSM-7 and would switch the whole text to UCS-2 (70 characters a segment)
 
 
 class SmsProvider:
@@ -74,10 +72,7 @@ def sms_text(message: OutgoingMessage, link: str) -> str:
     name = " ".join(message.merchant_name.split())
     if name and not text.lower().startswith(name.lower()):
         text = f"{name}: {text}"
-    room = max(MAX_SMS_CHARS - len(footer), 0)
-    if len(text) > room:
-        text = text[: max(room - len(ELLIPSIS), 0)].rstrip() + ELLIPSIS
-    return text + footer
+    return fit_sms("", text, footer)
 
 
 class SmsChannel(ChannelSender):

@@ -13,9 +13,10 @@ from django.test import Client
 
 from engagement.channels.base import ChannelUnavailable, OutgoingMessage, SendFailed
 from engagement.channels.registry import channel_sender
-from engagement.channels.sms import MAX_SMS_CHARS, SmsChannel, SmsProvider
+from engagement.channels.sms import SmsChannel, SmsProvider
 from engagement.channels.twilio import TwilioClient, TwilioSendFailed
 from engagement.optout import opt_out_url, read_opt_out_token
+from engagement.sms_length import segments
 from tests.engagement.twilio_fake import FakeTwilio
 from wallet.services.preferences import channel_consents, set_channel_consent
 from wallet.services.privacy import erase_customer
@@ -165,7 +166,7 @@ def test_channel_sends_a_short_text_ending_with_the_opt_out_link(world, configur
     assert sent["to"] == TO and sent["from"] == FROM
     assert sent["body"].startswith(f"{world.merchant.name}: Double points on every pastry")
     assert sent["body"].endswith(f"... Stop: {message.opt_out_url}")
-    assert len(sent["body"]) <= MAX_SMS_CHARS
+    assert segments(sent["body"]) == 2  # cut to two SMS, not more
 
 
 @pytest.mark.django_db
