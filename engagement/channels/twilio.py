@@ -6,8 +6,9 @@ the Message resource, whose `sid` (SM...) we keep. Errors answer {"code", "messa
 "status"}.
 
 One attempt, never a sleep: the dispatcher runs inside a beat task and decides what a failure means.
-429 and 5xx (and a network error) are retryable, with Retry-After read into `retry_after`; a few
-Twilio codes say the recipient can never be reached (permanent); 21610, a STOP reply to our sender, also
+429 and 5xx (and a connection that never opened) are retryable, with Retry-After read into
+`retry_after`; no answer to a request that left is not (Twilio may have queued it: a retry could text
+twice); a few Twilio codes say the recipient can never be reached (permanent); 21610, a STOP reply to our sender, also
 says the recipient opted out (`recipient_opted_out`), so the dispatcher withdraws their SMS consent.
 A send is not idempotent on Twilio's side, so nothing here retries it. The auth token never appears in
 a log line or an exception, and neither does the phone number: Twilio's own error text may echo it, so
@@ -41,6 +42,10 @@ PERMANENT_CODES = {
 # The recipient replied STOP (or UNSUBSCRIBE, CANCEL, ...) to our sender: Twilio blocks every later text
 # from it until they reply START, so this is their opt-out, not a broken number.
 OPT_OUT_CODES = frozenset({21610})
+
+
+# Transport errors raised before any byte of the request reached Twilio.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
 class TwilioSendFailed(SendFailed):
@@ -93,10 +98,18 @@ class TwilioClient:
         path = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
         try:
             response = self.http.post(path, data={"To": to_e164, **self.sender, "Body": body})
-        except httpx.TransportError as error:
-            # A timeout after the request left may still have sent it; the dispatcher decides.
+        except NOT_SENT as error:  # the request never left: trying again later cannot send it twice
             logger.warning("Twilio unreachable: %s", type(error).__name__)
             raise TwilioSendFailed(f"Twilio could not be reached ({type(error).__name__}).") from None
+        except httpx.TransportError as error:
+            # The request left and no answer came: Twilio may have queued the text. A send is not
+            # idempotent there, so a retry could text the customer twice; a lost campaign text is the
+            # smaller harm. Permanent, and said so in the send log.
+            logger.warning("Twilio did not answer a sent request: %s", type(error).__name__)
+            raise TwilioSendFailed(
+                f"No answer from Twilio after sending ({type(error).__name__}): the text may have gone out; "
+                "not retried, so it cannot arrive twice.", permanent=True,
+            ) from None
         if response.is_success:
             sid = _json(response).get("sid")
             if not isinstance(sid, str) or not sid:

@@ -3,6 +3,8 @@ documents, which refusals are permanent and which are worth another try, no secr
 or errors, and a channel that is unavailable rather than broken when Twilio is not configured."""
 import base64
 import logging
+import socket
+import threading
 import time
 from dataclasses import replace
 from urllib.parse import urlsplit
@@ -119,6 +121,29 @@ def test_an_unreachable_twilio_is_retryable():
                       base_url="http://127.0.0.1:9") as client, pytest.raises(TwilioSendFailed) as failure:
         client.send_message(TO, "Hello")
     assert failure.value.permanent is False
+
+
+def test_a_request_twilio_received_but_never_answered_is_not_sent_again():
+    """It may have been queued: a retry could text the customer twice, so the failure is permanent."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def swallow():
+        connection, _ = listener.accept()
+        held.append(connection)
+        connection.recv(65536)  # the request arrives; no answer ever comes
+
+    threading.Thread(target=swallow, daemon=True).start()
+    base_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        with TwilioClient(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, from_number=FROM, base_url=base_url,
+                          timeout=0.5) as client, pytest.raises(TwilioSendFailed) as failure:
+            client.send_message(TO, "Hello")
+    finally:
+        for connection in held:
+            connection.close()
+        listener.close()
+    assert failure.value.permanent is True and "may have gone out" in str(failure.value)
 
 
 def test_wrong_credentials_fail_without_the_token_in_errors_or_logs(twilio, caplog):
