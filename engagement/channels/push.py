@@ -17,17 +17,10 @@ from engagement.channels import apns_alert, fcm
 from engagement.channels.base import ChannelSender, ChannelUnavailable, OutgoingMessage, SendFailed, SendOutcome
 from engagement.models import PushDevice
 from engagement.push_devices import deactivate_push_device
-from wallet.passes.apple.apns import PERMANENT, RETRYABLE, SENT, UNREGISTERED
+from wallet.passes.apple.apns import DEAD_TOKEN_REASONS, PERMANENT, RETRYABLE, SENT, UNREGISTERED
 from wallet.passes.google.credentials import CredentialsError
 
 logger = logging.getLogger(__name__)
-
-# Besides 410 Unregistered: APNs answers 400 BadDeviceToken for a token it will never deliver to from
-# this gateway (malformed, or a development build's sandbox token sent to production). Pushing it again
-# only fails again; the app registers its current token when it starts, which switches the phone back on.
-# Not DeviceTokenNotForTopic: that one means our bundle id setting is wrong, not the phone.
-APNS_DEAD_TOKEN_REASONS = frozenset({"BadDeviceToken"})
-
 
 @dataclass(frozen=True)
 class DeviceOutcome:
@@ -53,7 +46,7 @@ def _send_fcm(device: PushDevice, message: OutgoingMessage, data: dict) -> Devic
 def _send_apns(device: PushDevice, message: OutgoingMessage, data: dict) -> DeviceOutcome:
     result = apns_alert.send_alert(device.token, message, data)
     outcome = result.outcome
-    if outcome == PERMANENT and result.reason in APNS_DEAD_TOKEN_REASONS:
+    if outcome == PERMANENT and result.reason in DEAD_TOKEN_REASONS:  # the app re-registers on start
         outcome = UNREGISTERED
     return DeviceOutcome(outcome, result.reason, result.apns_id)
 

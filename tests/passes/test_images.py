@@ -118,7 +118,8 @@ def test_decoder_would_notice_a_wrong_image():
 
 # The hand-written PNG -------------------------------------------------------------------------------
 
-# Base64url, like a pass token, at the 104 characters tokens.py names; and well past it.
+# Base64url like a pass token, at 104 characters (card ids from 2**28; smaller ones give 99-103, see
+# tokens.py); and well past it.
 QR_LENGTHS = {"short": "x", "104 characters": "AQ" + "b-_Q" * 25 + "x9", "200 characters": "Tessera-" * 25}
 
 

@@ -40,7 +40,7 @@ IMAGE_URL_HELP = (
 
 
 class PassTokenSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="Signed, time-stepped token to show as a QR; base64url, ~104 chars")
+    token = serializers.CharField(help_text="Signed, time-stepped token to show as a QR; base64url, 99-110 chars")
     expires_at = serializers.DateTimeField(help_text="When the next token replaces this one; fetch again then")
     period_seconds = serializers.IntegerField(help_text="How often the token changes")
     qr_png_url = serializers.CharField(help_text=IMAGE_URL_HELP.format("PNG (10 px per module)"))

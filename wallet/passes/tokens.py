@@ -5,12 +5,13 @@ Binary layout (big-endian), then Ed25519-signed by the merchant's active key:
     version (1 byte, 0x01) | key id (4 bytes) | card id (unsigned LEB128 varint, 1-9 bytes)
     | time step (4 bytes: unix time // program.token_period_seconds) | signature (64 bytes)
 
-Encoding: base64url without padding. A token for a card id below 2**21 is 78 bytes, i.e. 104
-characters (at most 107 for any 63-bit id), and fits a version-6 QR at error correction M. Base32
-would let the QR use alphanumeric mode, but it is 25% longer (125+ characters) and needs the same QR
-version, so it buys nothing here; nobody types a 100-character token by hand (the static card number
-is the typeable identifier). Every token starts with "AQ" (the version byte), which tells a scanner
-it is a pass token and not a card number or a coupon code.
+Encoding: base64url without padding. A token is 73 bytes plus the card id's varint: 99 characters for
+card ids below 2**7, 100 below 2**14, 102 below 2**21 (measured with `issue_token`), at most 110 for
+any 63-bit id. Up to 106 characters (card ids below 2**42) fits a version-6 QR at error correction M;
+larger ids need version 7. Base32 in the QR's alphanumeric mode would be 20% longer (119-122
+characters) yet fit version 5; it would need a new token version, and nobody types a 100-character
+token by hand (the static card number is the typeable identifier). Every token starts with "AQ" (the
+version byte), which tells a scanner it is a pass token and not a card number or a coupon code.
 
 The time step makes a screenshot go stale: a token is accepted only within `token_drift_steps`
 periods either side of now. Within its window a token can be replayed; single use is the business

@@ -8,6 +8,7 @@ cached provider token) sends the wallet app's alert pushes (`push_alert`, topic 
 
 Outcomes: 200 sent; 410 unregistered (the caller drops the registration); 429, 5xx, transport errors
 and an expired provider token are retryable; other 4xx (400 BadDeviceToken, 403 ...) are permanent.
+Callers also drop a token on a permanent answer whose reason is in `DEAD_TOKEN_REASONS`.
 """
 from __future__ import annotations
 
@@ -32,6 +33,13 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 PUSH_TOKEN_PATTERN = re.compile(r"^[0-9a-fA-F]{16,200}$")
 
 SENT, UNREGISTERED, RETRYABLE, PERMANENT = "sent", "unregistered", "retryable", "permanent"
+
+# Besides 410 Unregistered: APNs answers 400 BadDeviceToken for a token it will never deliver to from
+# this gateway (malformed, or a development build's sandbox token sent to production). Pushing it again
+# only fails again; a device with a good token registers it again (the app on start, Wallet through the
+# PassKit web service), which brings it back.
+# Not DeviceTokenNotForTopic: that one means our topic setting (bundle id, pass type id) is wrong, not the device.
+DEAD_TOKEN_REASONS = frozenset({"BadDeviceToken"})
 
 
 @dataclass(frozen=True)

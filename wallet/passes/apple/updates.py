@@ -2,7 +2,9 @@
 
 `push_card_update(card_id)` is meant to run from a Celery task after the card's pass changed; it
 returns a summary, and `summary.needs_retry` tells the task to retry later (pushes coalesce, so
-pushing a device twice is harmless). A 410 from APNs removes that registration.
+pushing a device twice is harmless). A 410 from APNs, or a 400 whose reason says the token is dead
+(`DEAD_TOKEN_REASONS`: BadDeviceToken), removes that registration, so the device is not pushed again
+until Wallet registers it anew. DeviceTokenNotForTopic keeps it: our pass type id is wrong, not the device.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from django.db import transaction
 
 from wallet.models import AppleDevice, AppleRegistration
 
-from .apns import PERMANENT, RETRYABLE, SENT, UNREGISTERED, ApnsClient
+from .apns import DEAD_TOKEN_REASONS, PERMANENT, RETRYABLE, SENT, UNREGISTERED, ApnsClient
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +47,9 @@ def push_card_update(card_id: int, *, client: ApnsClient | None = None) -> PushS
             result = client.push_pass_update(device.push_token, registration.pass_type_identifier)
             if result.outcome == SENT:
                 summary.sent += 1
-            elif result.outcome == UNREGISTERED:
+            elif result.outcome == UNREGISTERED or (
+                result.outcome == PERMANENT and result.reason in DEAD_TOKEN_REASONS
+            ):
                 summary.removed += _remove(registration, device.push_token)
             elif result.outcome == RETRYABLE:
                 summary.retryable.append(device.device_library_identifier)
