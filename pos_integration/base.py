@@ -9,7 +9,7 @@ from core.plugins import ConfigField, ConfigInvalid, check_config_fields
 from pos_integration.types import ParsedWebhook, PollResult, WebhookRequest
 
 __all__ = ["ConfigField", "ConfigInvalid", "ConnectorError", "PermanentConnectorError", "PosConnector",
-           "WebhookRejected"]
+           "SaleNotSeen", "WebhookRejected"]
 
 
 class WebhookRejected(Exception):
@@ -23,13 +23,23 @@ class WebhookRejected(Exception):
 class ConnectorError(Exception):
     """A verified webhook or poll could not be turned into events (vendor API down, odd payload).
     The delivery is marked failed and can be replayed. `permanent`: the same input will always
-    fail (a malformed payload), so the automatic retries are skipped."""
+    fail (a malformed payload), so the automatic retries are skipped. `code`, when set, is kept as
+    the delivery's failure code so a later step can find the deliveries failed for that reason."""
 
     permanent = False
+    code = ""
 
 
 class PermanentConnectorError(ConnectorError):
     permanent = True
+
+
+class SaleNotSeen(ConnectorError):
+    """A refund for a sale not applied yet. Retried as usual (the sale may be seconds behind); when
+    the sale was held because the merchant's earning was paused, the replay after its next payment
+    applies the refund again, after the held sales, found by this code."""
+
+    code = "sale_not_seen"
 
 
 class PosConnector:

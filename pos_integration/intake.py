@@ -13,7 +13,7 @@ import dataclasses
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 
-from pos_integration.base import ConnectorError, PermanentConnectorError
+from pos_integration.base import ConnectorError, PermanentConnectorError, SaleNotSeen
 from pos_integration.models import PosConnection, PosCustomerLink
 from pos_integration.types import (
     CustomerHint,
@@ -170,8 +170,9 @@ def _purchase(connection: PosConnection, event: PurchaseCompleted) -> dict:
 def _refund(connection: PosConnection, event: PurchaseRefunded) -> dict:
     purchase = Purchase.objects.filter(merchant_id=connection.merchant_id, external_id=event.purchase_vendor_id).first()
     if purchase is None:
-        # Out of order (the refund arrived before its sale): fail, so a replay or retry applies it later.
-        raise ConnectorError(f"Refund {event.refund_id} is for sale {event.purchase_vendor_id}, not seen yet.")
+        # Out of order (the refund arrived before its sale, or its sale is held while earning is
+        # paused): fail, so a retry, or the held sales' replay, applies it later.
+        raise SaleNotSeen(f"Refund {event.refund_id} is for sale {event.purchase_vendor_id}, not seen yet.")
     if event.currency != purchase.currency:
         raise ConnectorError(f"Refund {event.refund_id} is in {event.currency}, its sale in {purchase.currency}.")
     amount = event.amount

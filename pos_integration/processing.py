@@ -15,7 +15,7 @@ from django.utils import timezone
 from core.errors import TesseraError
 from merchants.billing.policy import earning_paused_reason
 from merchants.models import Merchant
-from pos_integration.base import ConnectorError
+from pos_integration.base import ConnectorError, SaleNotSeen
 from pos_integration.connections import connector_for
 from pos_integration.intake import apply_events, require_storable_text
 from pos_integration.models import PosConnection, WebhookDelivery
@@ -50,7 +50,7 @@ def process_delivery(delivery_id: int, *, replay: bool = False) -> WebhookDelive
         outcomes = apply_events(connection, parsed.events)
     except (ConnectorError, TesseraError, ValueError) as error:
         message = str(getattr(error, "message", None) or error)
-        code = error.code if isinstance(error, TesseraError) else ""
+        code = error.code if isinstance(error, TesseraError | ConnectorError) else ""
         return _fail(delivery, message, permanent=getattr(error, "permanent", False), code=code)
     except RecursionError:  # JSON nested too deeply for Python's parser: the same bytes never parse
         return _fail(delivery, "Bad input: the body nests too deeply to read.", permanent=True)
@@ -107,27 +107,42 @@ def deliveries_to_retry(now: dt.datetime | None = None):
 def held_deliveries(merchant_id: int, now: dt.datetime | None = None):
     """The merchant's deliveries refused because its earning was paused, received within the last
     HELD_DELIVERIES_MAX_DAYS, oldest first: what its next payment replays."""
+    return _failed_recently(merchant_id, EarningPaused.code, now)
+
+
+def refunds_awaiting_their_sale(merchant_id: int, now: dt.datetime | None = None):
+    """The merchant's refunds that failed because their sale was not seen yet, received within the
+    same window, oldest first. A refund sent while earning was paused, for a sale held then, fails
+    this way until its retries run out: the held sales' replay applies it once its sale exists."""
+    return _failed_recently(merchant_id, SaleNotSeen.code, now)
+
+
+def _failed_recently(merchant_id: int, failure_code: str, now: dt.datetime | None):
     days = getattr(settings, "TESSERA_BILLING_HELD_SALES_DAYS", HELD_DELIVERIES_MAX_DAYS)
     since = (now or timezone.now()) - dt.timedelta(days=days)
     return WebhookDelivery.objects.filter(
         connection__merchant_id=merchant_id, status=WebhookDelivery.Status.FAILED,
-        failure_code=EarningPaused.code, received_at__gte=since,
+        failure_code=failure_code, received_at__gte=since,
     ).order_by("received_at", "pk")
 
 
 def replay_held_deliveries(merchant_id: int) -> dict[int, str]:
     """Replay, oldest first, the sales a merchant's POS sent while its earning was paused, now that it
-    is not; returns each delivery's new status. Safe to run twice, or after a manual replay: a
-    delivery replayed already is no longer held, and its events are keyed so each sale earns once."""
+    is not, then the refunds that failed for want of their sale; returns each delivery's new status.
+    Safe to run twice, or after a manual replay: a delivery replayed already is no longer failed, and
+    its events are keyed so each sale earns once and each refund reverses once."""
     merchant = Merchant.objects.get(pk=merchant_id)
     if earning_paused_reason(merchant):
         logger.info("POS deliveries held for merchant %s not replayed: earning is still paused", merchant_id)
         return {}
     replayed = {}
-    for delivery_id in list(held_deliveries(merchant_id).values_list("pk", flat=True)):
-        if not held_deliveries(merchant_id).filter(pk=delivery_id).exists():
-            continue  # replayed meanwhile (by hand, or by the automatic retry)
-        replayed[delivery_id] = process_delivery(delivery_id, replay=True).status
+    # Sales first, then the refunds that were waiting for them: a refund replayed before its sale
+    # would only fail again. A refund whose sale never came fails again, still waiting, harmlessly.
+    for still_failed in (held_deliveries, refunds_awaiting_their_sale):
+        for delivery_id in list(still_failed(merchant_id).values_list("pk", flat=True)):
+            if not still_failed(merchant_id).filter(pk=delivery_id).exists():
+                continue  # replayed meanwhile (by hand, or by the automatic retry)
+            replayed[delivery_id] = process_delivery(delivery_id, replay=True).status
     logger.info("POS deliveries held while merchant %s's earning was paused, replayed: %s", merchant_id, replayed)
     return replayed
 

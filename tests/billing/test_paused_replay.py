@@ -5,6 +5,10 @@ as failed, marked `earning_paused`. The Stripe event that makes the subscription
 /hooks/stripe/) replays them after its commit, oldest first, and each sale earns once, dated when it
 happened. Stripe's retries and later events earn nothing more; other merchants' deliveries, other
 failures and deliveries older than the replay window stay as they are.
+
+A refund the POS sent during the lapse, for a sale held then, cannot find its sale: it fails as
+`sale_not_seen` and its automatic retries run out. The replay applies the held sales first, then those
+refunds, so the customer ends with the points they had, once, whatever Stripe or an admin repeats.
 """
 import base64
 import datetime as dt
@@ -17,11 +21,17 @@ from django.utils import timezone
 from core.standard_webhooks import sign
 from merchants.models import StripeEvent
 from pos_integration.models import WebhookDelivery
-from pos_integration.processing import HELD_DELIVERIES_MAX_DAYS, process_delivery
+from pos_integration.processing import (
+    HELD_DELIVERIES_MAX_DAYS,
+    MAX_AUTOMATIC_ATTEMPTS,
+    deliveries_to_retry,
+    process_delivery,
+    replay_held_deliveries,
+)
 from tests.billing.helpers import event, post_event, start_subscribing, subscription
 from tests.factories import build_world
 from tests.wallet.helpers import ledger_sum
-from wallet.models import Card, Purchase
+from wallet.models import Card, LedgerEntry, Purchase
 
 pytestmark = pytest.mark.django_db
 
@@ -145,3 +155,89 @@ def test_only_this_merchants_recent_sales_held_for_billing_are_replayed(
     assert {delivery.pk: held(delivery) for delivery in (theirs, foreign, stale)} == untouched
     assert not Purchase.objects.filter(external_id__in=["their-sale", "usd-sale", "old-sale"]).exists()
 
+
+# Refunds sent during the lapse -----------------------------------------------------------------
+
+def pos_refund(post_webhook, connection, refund_id: str, sale_id: str, refunded_at: dt.datetime,
+               amount: int | None = None) -> WebhookDelivery:
+    """A refund of `sale_id` (all of it without an amount), posted through the real webhook URL."""
+    data = {"id": refund_id, "purchase_id": sale_id, "currency": "EUR", "occurred_at": refunded_at.isoformat()}
+    if amount is not None:
+        data["amount"] = amount
+    body = json.dumps({"type": "purchase.refunded", "timestamp": refunded_at.isoformat(), "data": data}).encode()
+    response = post_webhook(connection, body, sign(POS_SECRET, f"msg_{refund_id}", int(time.time()), body))
+    assert response.status_code == 200, response.content
+    return WebhookDelivery.objects.get(pk=response.json()["delivery"])
+
+
+def run_out_of_retries(delivery: WebhookDelivery) -> None:
+    """The automatic retries the lapse outlasts, each failing the same way."""
+    while held(delivery)[2] < MAX_AUTOMATIC_ATTEMPTS:
+        process_delivery(delivery.pk)
+    far_later = timezone.now() + dt.timedelta(days=1)
+    assert delivery.pk not in deliveries_to_retry(far_later)
+
+
+def refunds_on_card(world) -> int:
+    return Card.objects.get(pk=world.card.pk).entries.filter(kind=LedgerEntry.Kind.REFUND).count()
+
+
+def test_sales_and_their_refunds_sent_during_the_lapse_reverse_once_after_payment(
+    lapsed, post_webhook, pay_again, client, django_capture_on_commit_callbacks
+):
+    sold_at = (timezone.now() - dt.timedelta(minutes=50)).replace(microsecond=0)
+    # In order: a sale, then its full refund. Out of order: a partial refund reached us before its sale.
+    sale = pos_sale(post_webhook, lapsed.connection, lapsed.card.number, "pos-sale-1", 4200, sold_at)
+    refund = pos_refund(post_webhook, lapsed.connection, "pos-refund-1", "pos-sale-1",
+                        sold_at + dt.timedelta(minutes=5))
+    early_refund = pos_refund(post_webhook, lapsed.connection, "pos-refund-2", "pos-sale-2",
+                              sold_at + dt.timedelta(minutes=25), amount=500)
+    late_sale = pos_sale(post_webhook, lapsed.connection, lapsed.card.number, "pos-sale-2", 1500,
+                         sold_at + dt.timedelta(minutes=20))
+
+    assert held(sale)[:2] == held(late_sale)[:2] == (WebhookDelivery.Status.FAILED, "earning_paused")
+    for waiting in (refund, early_refund):
+        status, code, _attempts, error = held(waiting)
+        assert (status, code) == (WebhookDelivery.Status.FAILED, "sale_not_seen")
+        assert "not seen yet" in error
+        run_out_of_retries(waiting)
+    assert balance(lapsed) == lapsed.opening_balance
+
+    paid = pay_again(lapsed, created=NOW)
+
+    for delivery in (sale, late_sale, refund, early_refund):
+        assert held(delivery)[:2] == (WebhookDelivery.Status.PROCESSED, "")
+    refund.refresh_from_db()
+    early_refund.refresh_from_db()
+    assert (refund.outcome[0]["points_reversed"], early_refund.outcome[0]["points_reversed"]) == (42, 5)
+    # The fully refunded sale nets to zero; the other keeps the points for what was not given back.
+    assert balance(lapsed) == lapsed.opening_balance + 10 == ledger_sum(Card.objects.get(pk=lapsed.card.pk))
+    assert refunds_on_card(lapsed) == 2
+
+    # Stripe delivers the event again, then a later one; the replay runs again; an admin replays a refund.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_event(client, paid).json()["duplicate"] is True
+    pay_again(lapsed, created=NOW + 60)
+    assert replay_held_deliveries(lapsed.merchant.pk) == {}
+    process_delivery(refund.pk, replay=True)
+    process_delivery(early_refund.pk, replay=True)
+
+    assert balance(lapsed) == lapsed.opening_balance + 10
+    assert refunds_on_card(lapsed) == 2
+
+
+def test_a_refund_for_a_sale_that_never_arrives_stays_failed_after_payment(lapsed, post_webhook, pay_again):
+    sold_at = (timezone.now() - dt.timedelta(minutes=30)).replace(microsecond=0)
+    sale = pos_sale(post_webhook, lapsed.connection, lapsed.card.number, "pos-sale-1", 1000, sold_at)
+    orphan = pos_refund(post_webhook, lapsed.connection, "pos-refund-9", "never-sent", sold_at)
+    run_out_of_retries(orphan)
+
+    pay_again(lapsed, created=NOW)
+
+    assert held(sale)[0] == WebhookDelivery.Status.PROCESSED
+    status, code, attempts, error = held(orphan)
+    assert (status, code) == (WebhookDelivery.Status.FAILED, "sale_not_seen")
+    assert attempts == MAX_AUTOMATIC_ATTEMPTS + 1  # tried once more by the replay, then left for an admin
+    assert error == "Refund pos-refund-9 is for sale never-sent, not seen yet."
+    assert balance(lapsed) == lapsed.opening_balance + 10
+    assert refunds_on_card(lapsed) == 0
