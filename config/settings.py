@@ -282,10 +282,11 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Engagement plugs into the core here (wallet/hooks.py): offers at the counter, welcome offers on
-# enrolment, the offer line on passes.
+# enrolment, the offer line on passes, their part of a customer's data export and erasure.
 TESSERA_EARNING_BONUS_HOOK = "engagement.bonuses.earning_bonus"
 TESSERA_ENROLMENT_HOOKS = ["engagement.welcome.card_enrolled"]
-TESSERA_ERASURE_HOOKS = ["engagement.push_devices.forget_customer"]
+TESSERA_ERASURE_HOOKS = ["engagement.push_devices.forget_customer", "engagement.privacy.forget_send_logs"]
+TESSERA_EXPORT_HOOKS = ["engagement.privacy.export_sections"]
 TESSERA_PASS_OFFER_HOOK = "engagement.ranking.pass_offer_line"  # noqa: S105 (a dotted path)
 # Engagement channels: channel key -> the ChannelSender class that sends on it.
 TESSERA_ENGAGEMENT_CHANNELS = {

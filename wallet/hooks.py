@@ -9,6 +9,8 @@
 - TESSERA_PASS_OFFER_HOOK: `hook(card) -> str | None`, the offer line shown on the card's pass.
 - TESSERA_ERASURE_HOOKS: `hook(customer)` inside the erasure's transaction: what other apps keep of a
   customer's personal data (push device tokens) goes with the rest.
+- TESSERA_EXPORT_HOOKS: `hook(customer) -> dict` of further top-level sections of the customer's data
+  export (what other apps hold about them: the messages sent to them, their push devices).
 """
 import datetime as dt
 from dataclasses import dataclass
@@ -46,3 +48,10 @@ def pass_offer_line(card) -> str | None:
 def customer_erased(customer) -> None:
     for path in getattr(settings, "TESSERA_ERASURE_HOOKS", []):
         import_string(path)(customer)
+
+
+def export_sections(customer) -> dict:
+    sections: dict = {}
+    for path in getattr(settings, "TESSERA_EXPORT_HOOKS", []):
+        sections.update(import_string(path)(customer))
+    return sections

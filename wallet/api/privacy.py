@@ -21,7 +21,7 @@ class ExportEntrySerializer(serializers.Serializer):
     kind = serializers.CharField()
     delta = serializers.IntegerField()
     balance_after = serializers.IntegerField()
-    reason = serializers.CharField()
+    reason = serializers.CharField(allow_blank=True)
     source = serializers.CharField()
     purchase_id = serializers.IntegerField(allow_null=True)
     redemption_id = serializers.IntegerField(allow_null=True)
@@ -81,10 +81,11 @@ class ExportCardSerializer(serializers.Serializer):
 class ExportProfileSerializer(serializers.Serializer):
     customer_id = serializers.IntegerField()
     username = serializers.CharField()
-    email = serializers.CharField()
-    phone = serializers.CharField()
-    first_name = serializers.CharField()
-    last_name = serializers.CharField()
+    # Blank when never given (a phone-only or email-only account), and after erasure.
+    email = serializers.CharField(allow_blank=True)
+    phone = serializers.CharField(allow_blank=True)
+    first_name = serializers.CharField(allow_blank=True)
+    last_name = serializers.CharField(allow_blank=True)
     time_zone = serializers.CharField()
     locale = serializers.CharField()
     home_latitude = serializers.CharField(allow_null=True, help_text="Decimal degrees as a string")
@@ -107,11 +108,21 @@ class ExportPreferenceSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+class ExportConsentChangeSerializer(serializers.Serializer):
+    merchant_id = serializers.IntegerField()
+    merchant_name = serializers.CharField(allow_blank=True)
+    channel = serializers.CharField()
+    opted_in = serializers.BooleanField()
+    source = serializers.CharField(allow_blank=True, help_text="Empty: my own choice; provider_opt_out: a STOP reply")
+    occurred_at = serializers.DateTimeField()
+
+
 class ExportCommunicationSerializer(serializers.Serializer):
     communication_paused = serializers.BooleanField()
     quiet_hours_start = serializers.CharField(allow_null=True, help_text="Local time, HH:MM:SS")
     quiet_hours_end = serializers.CharField(allow_null=True)
     preferences = ExportPreferenceSerializer(many=True)
+    consent_history = ExportConsentChangeSerializer(many=True, help_text="Every change of consent, oldest first")
 
 
 class ExportExternalCardSerializer(serializers.Serializer):
@@ -120,8 +131,29 @@ class ExportExternalCardSerializer(serializers.Serializer):
     barcode_value = serializers.CharField()
     barcode_format = serializers.CharField()
     color = serializers.CharField()
-    note = serializers.CharField()
+    note = serializers.CharField(allow_blank=True)
     created_at = serializers.DateTimeField()
+
+
+class ExportMessageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    merchant = ExportNamedSerializer()
+    kind = serializers.CharField(help_text="campaign or welcome")
+    offer = serializers.CharField(help_text="The offer the message was about")
+    channel = serializers.CharField()
+    decision = serializers.CharField(help_text="sent, skipped or failed")
+    reason = serializers.CharField()
+    reason_text = serializers.CharField(help_text="Why, in words")
+    decided_at = serializers.DateTimeField()
+    local_time = serializers.CharField(allow_blank=True, help_text="My local time at the decision, with its zone")
+
+
+class ExportPushDeviceSerializer(serializers.Serializer):
+    platform = serializers.CharField()
+    token_prefix = serializers.CharField(help_text="The token's first characters only, to recognise the phone by")
+    is_active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    last_registered_at = serializers.DateTimeField()
 
 
 class ExportSerializer(serializers.Serializer):
@@ -134,6 +166,11 @@ class ExportSerializer(serializers.Serializer):
     communication = ExportCommunicationSerializer()
     cards = ExportCardSerializer(many=True)
     external_cards = ExportExternalCardSerializer(many=True)
+    # Sections added by apps above the core (wallet.hooks.export_sections); absent if the app is not installed.
+    messages = ExportMessageSerializer(
+        many=True, required=False, help_text="Every decision on a message to me: sent, skipped and why, or failed"
+    )
+    push_devices = ExportPushDeviceSerializer(many=True, required=False)
 
 
 class ExportView(APIView):
@@ -144,7 +181,8 @@ class ExportView(APIView):
         summary="Download my data",
         description="Everything Tessera holds about me as one JSON document, served as a file download: "
         "profile, cards with balances, every ledger entry, purchases, redemptions and their coupon codes, "
-        "third-party cards, communication preferences and settings.",
+        "third-party cards, communication preferences, settings and consent history, every message "
+        "sent to me or decided about me (skipped and why), and my registered phones.",
         tags=PRIVACY_TAGS,
         responses={200: ExportSerializer},
     )
@@ -166,7 +204,8 @@ class EraseView(APIView):
         operation_id="me_erase",
         summary="Erase my account",
         description="Confirm with the password. Deletes my name, email, phone, home location, third-party "
-        "cards and communication preferences, closes my cards and ends every session; this cannot be "
+        "cards, communication preferences, push devices and the provider details of messages sent to me, "
+        "closes my cards and ends every session; this cannot be "
         "undone. Cards, points history, purchases and redemptions stay, no longer linked to me, because "
         "merchants must keep them for their accounts. A wrong password is a 400 and changes nothing.",
         tags=PRIVACY_TAGS,

@@ -6,18 +6,30 @@ longer names anyone. The outbox never held personal data (see wallet.events), so
 rewrite; each merchant the customer had a card with hears `wallet.customer.erased` so its CRM
 connector can erase the contact on its side too. Every channel the customer had opted into is
 withdrawn first, through the consent service, so consumers of `wallet.consent.changed` stop as well.
+
+The export adds what apps above the core hold (wallet.hooks.export_sections: engagement's messages
+and push devices) as further sections, without the core knowing them.
 """
 import datetime as dt
 import secrets
 from dataclasses import dataclass
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
 from merchants.models import Merchant
 from wallet.events import emit_event
-from wallet.hooks import customer_erased
-from wallet.models import Card, CommunicationPreference, Customer, ExternalCard, Purchase, Redemption
+from wallet.hooks import customer_erased, export_sections
+from wallet.models import (
+    Card,
+    CommunicationPreference,
+    Customer,
+    DomainEvent,
+    ExternalCard,
+    Purchase,
+    Redemption,
+)
 from wallet.services.accounts import revoke_refresh_tokens
 from wallet.services.enrollment import leave_program
 from wallet.services.preferences import set_channel_consent
@@ -109,7 +121,7 @@ def export_customer_data(customer: Customer) -> dict:
     )
     purchases = _by_card(Purchase.objects.filter(card__wallet__customer=customer).select_related("store"))
     redemptions = _by_card(Redemption.objects.filter(card__wallet__customer=customer).select_related("reward"))
-    return {
+    data = {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
         "exported_at": _time(timezone.now()),
@@ -147,6 +159,7 @@ def export_customer_data(customer: Customer) -> dict:
                 }
                 for preference in customer.preferences.select_related("merchant").order_by("merchant_id", "channel")
             ],
+            "consent_history": _consent_history(customer),
         },
         "cards": [_card(card, purchases.get(card.pk, []), redemptions.get(card.pk, [])) for card in cards],
         "external_cards": [
@@ -162,6 +175,30 @@ def export_customer_data(customer: Customer) -> dict:
             for external in ExternalCard.objects.filter(wallet=customer.wallet).order_by("pk")
         ],
     }
+    for name, section in export_sections(customer).items():
+        if name in data:  # a plug-in must add to the export, never replace what the core states
+            raise ImproperlyConfigured(f"An export hook returned the core's section {name!r}.")
+        data[name] = section
+    return data
+
+
+def _consent_history(customer: Customer) -> list[dict]:
+    """Every change of consent, from the outbox: the preferences show only where it stands now."""
+    events = list(
+        DomainEvent.objects.filter(event_type="wallet.consent.changed", customer_id=customer.pk).order_by("pk")
+    )
+    names = dict(Merchant.objects.filter(pk__in={event.merchant_id for event in events}).values_list("pk", "name"))
+    return [
+        {
+            "merchant_id": event.merchant_id,
+            "merchant_name": names.get(event.merchant_id, ""),
+            "channel": event.payload.get("channel", ""),
+            "opted_in": bool(event.payload.get("opted_in")),
+            "source": event.payload.get("source", ""),
+            "occurred_at": _time(event.occurred_at),
+        }
+        for event in events
+    ]
 
 
 def _card(card: Card, purchases: list, redemptions: list) -> dict:
