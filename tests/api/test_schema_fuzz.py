@@ -21,12 +21,12 @@ from django.core.management import call_command
 from django.db import close_old_connections, connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
 from config.wsgi import application
 from tests.api.conftest import client_for
 from tests.factories import build_world
+from tests.fuzzing import failure_of
 from tests.wallet.helpers import buy
 from wallet.ledger import cards_out_of_balance
 from wallet.models import LedgerEntry
@@ -148,14 +148,7 @@ def fuzz(operation, mode, world, watch: TableWatch) -> str | None:
         elif case.method.upper() != "GET":
             assert not cards_out_of_balance(), f"{case.method} {case.formatted_path} left a balance off its entries"
 
-    try:
-        run()
-    except Unsatisfiable:
-        return None  # nothing to make invalid (no parameters or body): the positive run covers it
-    except Exception as failure:  # noqa: BLE001 - every failure is reported, per operation
-        causes = "".join(f"\n  {cause}" for cause in getattr(failure, "exceptions", ()))  # a flaky run's own
-        return f"{operation.method.upper()} {operation.path} ({mode.value}): {failure}{causes}"
-    return None
+    return failure_of(run, operation, mode)
 
 
 @pytest.mark.django_db

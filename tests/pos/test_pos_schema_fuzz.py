@@ -18,13 +18,13 @@ from django.core.management import call_command
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from config.wsgi import application
 from pos_integration.services import register_device
 from tests.api.test_schema_fuzz import FUZZ_CHECKS, keep_test_connection  # noqa: F401 - a fixture
 from tests.factories import build_world
+from tests.fuzzing import failure_of
 from tests.pos.helpers import PIN, make_cashier
 from tests.wallet.helpers import buy
 from wallet.models import Card, DomainEvent, LedgerEntry, Purchase, Redemption
@@ -89,14 +89,7 @@ def fuzz(operation, mode, world) -> str | None:
         if response.status_code >= 400:
             assert money_rows() == before, f"{response.status_code} but money rows were written: {case.body!r}"
 
-    try:
-        run()
-    except Unsatisfiable:
-        return None  # nothing to make invalid (no parameters or body): the positive run covers it
-    except Exception as failure:  # noqa: BLE001 - every failure is reported, per operation
-        causes = "".join(f"\n  {cause}" for cause in getattr(failure, "exceptions", ()))  # a flaky run's own
-        return f"{operation.method.upper()} {operation.path} ({mode.value}): {failure}{causes}"
-    return None
+    return failure_of(run, operation, mode)
 
 
 @pytest.mark.django_db
