@@ -40,11 +40,18 @@ class BillingApiError(TesseraError):
     default_message = "Stripe could not be reached. Please try again in a minute."
 
 
+class CustomerGone(BillingApiError):
+    """Stripe no longer has the merchant's customer (deleted in the dashboard, or another account's)."""
+
+    code = "billing_customer_gone"
+
+
 @dataclass(frozen=True)
 class CustomerDetails:
     merchant_id: int
     name: str
     email: str = ""
+    replaces: str = ""  # the customer id Stripe no longer has, when this one replaces it
 
 
 @cache
@@ -115,6 +122,8 @@ class StripeBilling:
                 "Stripe billing: could not %s: %s %s (code %s, request %s)", action, type(error).__name__,
                 error.http_status, error.code, error.request_id,
             )
+            if error.code == "resource_missing" and getattr(error, "param", None) == "customer":
+                raise CustomerGone(f"Stripe could not {action}: its billing customer no longer exists.") from None
             raise BillingApiError(f"Stripe could not {action}. Please try again in a minute.") from None
 
 
@@ -122,7 +131,8 @@ def customer_idempotency_key(details: CustomerDetails) -> str:
     """Stable for one merchant and one set of details, unique to this installation (keyed with the
     Django secret), so two Tessera deployments sharing a Stripe test account never share a customer,
     and a renamed merchant is not refused by Stripe for reusing a key with other parameters."""
-    material = f"billing-customer:{details.merchant_id}:{details.name}:{details.email}".encode()
+    replacing = f":replaces:{details.replaces}" if details.replaces else ""
+    material = f"billing-customer:{details.merchant_id}:{details.name}:{details.email}{replacing}".encode()
     digest = hmac.new(settings.SECRET_KEY.encode(), material, hashlib.sha256).hexdigest()[:32]
     return f"tessera-customer-{details.merchant_id}-{digest}"
 

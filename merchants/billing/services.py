@@ -23,7 +23,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from django.db import IntegrityError, transaction
 
 from core.errors import Conflict, NotFound
-from merchants.billing.client import MERCHANT_METADATA_KEY, CustomerDetails, billing_client
+from merchants.billing.client import MERCHANT_METADATA_KEY, CustomerDetails, CustomerGone, billing_client
 from merchants.billing.policy import earning_paused_reason
 from merchants.models import BillingPlan, Merchant, MerchantSubscription, StripeEvent
 
@@ -69,12 +69,21 @@ def start_checkout(merchant: Merchant, plan: BillingPlan, *, return_url: str, em
     if subscription.status in LIVE_STATUSES:
         raise AlreadySubscribed()
     client = billing_client()
+
+    def session(customer_id: str) -> str:
+        return client.create_checkout_session(
+            customer_id=customer_id, price_id=plan.stripe_price_id, merchant_id=merchant.pk,
+            success_url=_with_query(return_url, checkout="success"),
+            cancel_url=_with_query(return_url, checkout="cancelled"),
+        )
+
     customer_id = _ensure_customer(client, subscription, email)
-    return client.create_checkout_session(
-        customer_id=customer_id, price_id=plan.stripe_price_id, merchant_id=merchant.pk,
-        success_url=_with_query(return_url, checkout="success"),
-        cancel_url=_with_query(return_url, checkout="cancelled"),
-    )
+    try:
+        return session(customer_id)
+    except CustomerGone:
+        # Deleted in Stripe's dashboard: forget it, and subscribe through a new customer.
+        _forget_customer(subscription, customer_id)
+        return session(_ensure_customer(client, subscription, email, replaces=customer_id))
 
 
 def billing_portal_url(merchant: Merchant, *, return_url: str) -> str:
@@ -82,7 +91,13 @@ def billing_portal_url(merchant: Merchant, *, return_url: str) -> str:
     subscription = get_subscription(merchant)
     if subscription is None or not subscription.stripe_customer_id:
         raise NoBillingAccount()
-    return billing_client().create_portal_session(customer_id=subscription.stripe_customer_id, return_url=return_url)
+    try:
+        return billing_client().create_portal_session(
+            customer_id=subscription.stripe_customer_id, return_url=return_url
+        )
+    except CustomerGone:
+        _forget_customer(subscription, subscription.stripe_customer_id)
+        raise NoBillingAccount() from None
 
 
 def _subscription_row(merchant: Merchant) -> MerchantSubscription:
@@ -90,19 +105,32 @@ def _subscription_row(merchant: Merchant) -> MerchantSubscription:
     return subscription
 
 
-def _ensure_customer(client, subscription: MerchantSubscription, email: str) -> str:
+def _ensure_customer(client, subscription: MerchantSubscription, email: str, replaces: str = "") -> str:
     """The merchant's Stripe customer, created once. No row lock is held across the HTTP call: the
     customer's idempotency key makes concurrent first clicks create one customer, and the first to
-    store it wins."""
+    store it wins. `replaces`: the id of a customer Stripe no longer has (its key differs, or Stripe
+    would answer the replay of the old creation for a day)."""
     if subscription.stripe_customer_id:
         return subscription.stripe_customer_id
     merchant = subscription.merchant
-    customer_id = client.create_customer(CustomerDetails(merchant_id=merchant.pk, name=merchant.name, email=email))
+    customer_id = client.create_customer(
+        CustomerDetails(merchant_id=merchant.pk, name=merchant.name, email=email, replaces=replaces)
+    )
     MerchantSubscription.objects.filter(pk=subscription.pk, stripe_customer_id="").update(
         stripe_customer_id=customer_id
     )
     subscription.refresh_from_db(fields=["stripe_customer_id"])
     return subscription.stripe_customer_id
+
+
+def _forget_customer(subscription: MerchantSubscription, customer_id: str) -> None:
+    """Unlink a customer Stripe no longer has (deleted in its dashboard; its subscriptions went with it),
+    unless another request already replaced it."""
+    logger.warning("Stripe billing customer %s of merchant %s is gone: unlinked", customer_id, subscription.merchant_id)
+    MerchantSubscription.objects.filter(pk=subscription.pk, stripe_customer_id=customer_id).update(
+        stripe_customer_id=""
+    )
+    subscription.refresh_from_db(fields=["stripe_customer_id"])
 
 
 def _with_query(url: str, **params) -> str:

@@ -62,6 +62,29 @@ def test_a_second_checkout_and_the_portal_reuse_the_merchants_customer(world, st
     assert portal == portal_session["url"] and portal.startswith("https://billing.stripe.com/")
 
 
+def test_a_customer_deleted_in_stripes_dashboard_is_replaced_at_the_next_checkout(world, stripe_billing, plan):
+    start_checkout(world.merchant, plan, return_url=BILLING_PAGE)  # abandoned
+    [gone] = stripe_billing.customers
+    del stripe_billing.customers[gone]  # an admin deleted it in Stripe's dashboard
+
+    url = start_checkout(world.merchant, plan, return_url=BILLING_PAGE)
+
+    [fresh] = stripe_billing.customers
+    assert fresh != gone
+    assert stripe_billing.customers[fresh]["metadata"] == {"tessera_merchant_id": str(world.merchant.pk)}
+    assert MerchantSubscription.objects.get(merchant=world.merchant).stripe_customer_id == fresh
+    assert stripe_billing.posts("/v1/checkout/sessions")[-1]["params"]["customer"] == fresh
+    assert url.startswith("https://checkout.stripe.com/")
+
+
+def test_the_portal_of_a_deleted_customer_asks_to_subscribe_again(world, stripe_billing, plan):
+    start_checkout(world.merchant, plan, return_url=BILLING_PAGE)
+    stripe_billing.customers.clear()
+    with pytest.raises(NoBillingAccount):
+        billing_portal_url(world.merchant, return_url=BILLING_PAGE)
+    assert MerchantSubscription.objects.get(merchant=world.merchant).stripe_customer_id == ""
+
+
 def test_a_lost_answer_retried_with_the_merchants_key_gets_the_same_customer(world, stripe_billing):
     details = CustomerDetails(merchant_id=world.merchant.pk, name=world.merchant.name)
     first = billing_client().create_customer(details)
