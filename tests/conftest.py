@@ -10,7 +10,7 @@ from django.db import connection
 from hypothesis import settings as hypothesis_settings
 
 from tests.factories import build_world
-from tests.services import missing_service, reachable_broker
+from tests.services import missing_service, reachable_broker, use_redis_cache
 
 # In CI, property tests and the schema fuzz draw the same examples every run, so a red run always
 # means a change broke something; locally they explore new examples each time.
@@ -53,3 +53,9 @@ def broker_url(tmp_path):
     if not configured:
         return f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
     return reachable_broker(configured)
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """Django's cache in Redis for this test (tests.services.use_redis_cache): for atomic counters."""
+    yield from use_redis_cache(settings)

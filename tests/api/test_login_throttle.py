@@ -3,10 +3,8 @@ claims are counted atomically, so attempts sent all at once get no more through 
 by one; the limit is per client address and, for logging in, per account tried from any address; it
 lifts when the window ends and Retry-After says when that is."""
 import time
-import uuid
 
 import pytest
-import redis
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
@@ -15,7 +13,7 @@ from core import throttling
 from tests.api.conftest import client_for
 from tests.concurrency import run_together
 from tests.factories import build_world, make_customer
-from tests.services import missing_service
+from tests.services import use_redis_cache
 from wallet.services import PurchaseRequest, record_unmatched_purchase
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +21,6 @@ pytestmark = pytest.mark.django_db
 User = get_user_model()
 TOKEN, REGISTER = "/api/v1/auth/token/", "/api/v1/auth/register/"
 PASSWORD, GUESS = "correct-horse-battery-9", "not-the-password"
-REDIS_URL = "redis://127.0.0.1:6379/15"  # the test Redis database other suites use too: never flushed here
 LOGIN_LIMIT, REGISTER_LIMIT, CLAIM_LIMIT, ACCOUNT_LIMIT = 10, 5, 10, 20
 
 
@@ -51,35 +48,10 @@ def clock(monkeypatch):
     return Clock
 
 
-def use_redis(settings):
-    """Counters in Redis, as in production: each count is a round trip, so a read-then-write limit
-    lets concurrent requests interleave. (In the in-process cache the GIL hides that race.) Each test
-    gets its own key prefix and deletes only its own keys."""
-    prefix = f"throttle-test-{uuid.uuid4().hex}"
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        missing_service(f"Redis at {REDIS_URL} unreachable: {error}")
-    original = settings.CACHES
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": REDIS_URL, "KEY_PREFIX": prefix}}
-    yield
-    settings.CACHES = original  # before tests/api/conftest.py's cache.clear(), which would flush the database
-    for key in client.scan_iter(match=f"{prefix}:*"):
-        client.delete(key)
-    client.close()
-
-
-@pytest.fixture
-def redis_cache(settings):
-    yield from use_redis(settings)
-
-
 @pytest.fixture(params=["locmem", "redis"])
 def any_cache(request, settings):
     if request.param == "redis":
-        yield from use_redis(settings)
+        yield from use_redis_cache(settings)
     else:
         yield
 

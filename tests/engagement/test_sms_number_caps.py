@@ -3,11 +3,9 @@ limits hold across merchants, per UTC hour and day of the dispatcher's clock, fo
 once (real Redis), and when the cache is down no text goes out unchecked. Texts are counted where
 they arrive: a local fake of Twilio (tests/engagement/twilio_fake.py)."""
 import contextlib
-import os
 import uuid
 
 import pytest
-import redis
 
 from engagement.campaigns import schedule_campaign
 from engagement.channels.base import OutgoingMessage
@@ -18,13 +16,11 @@ from engagement.sms_caps import NumberCapped, reserve_sms
 from tests.concurrency import run_together
 from tests.engagement.conftest import Shop, join, make_campaign, make_member, utc
 from tests.engagement.twilio_fake import FakeTwilio
-from tests.services import missing_service
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "twilio-auth-token-d41d8cd98f00b204"
 TO, OTHER = "+14155550123", "+14155550188"
 BEFORE = utc(2026, 12, 1)
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"  # never flushed: own key prefix
 
 
 @pytest.fixture(autouse=True)
@@ -179,26 +175,6 @@ def cache_unreachable(settings):
         yield
     finally:
         settings.CACHES = working
-
-
-@pytest.fixture
-def redis_cache(settings):
-    """Counters in Redis, as in production: each count is a round trip, so workers really interleave
-    (the in-process cache's lock and the GIL hide a read-then-write race). Own key prefix; only those
-    keys are deleted."""
-    prefix = f"sms-caps-test-{uuid.uuid4().hex}"
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        missing_service(f"Redis at {REDIS_URL} unreachable: {error}")
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": REDIS_URL, "KEY_PREFIX": prefix}}
-    yield
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    for key in client.scan_iter(match=f"{prefix}:*"):
-        client.delete(key)
-    client.close()
 
 
 @pytest.mark.postgres
