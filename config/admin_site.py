@@ -6,7 +6,7 @@ must hold an owner or manager role at an active membership.
 from django.contrib.admin import AdminSite
 from django.contrib.admin.apps import AdminConfig
 
-from core.tenancy import visible_merchant_ids
+from core.tenancy import may_use_admin
 
 
 class TesseraAdminSite(AdminSite):
@@ -23,10 +23,7 @@ class TesseraAdminSite(AdminSite):
         return context
 
     def has_permission(self, request):
-        user = request.user
-        if not (user.is_active and user.is_staff):
-            return False
-        return user.is_superuser or bool(visible_merchant_ids(user))
+        return may_use_admin(request.user)
 
 
 class TesseraAdminConfig(AdminConfig):

@@ -34,6 +34,11 @@ def visible_merchant_ids(user) -> set[int] | None:
     return set(merchant_roles(user))
 
 
+def may_use_admin(user) -> bool:
+    """Whom the admin site lets in: active staff who are superusers or hold a role at an active membership."""
+    return user.is_active and user.is_staff and (user.is_superuser or bool(visible_merchant_ids(user)))
+
+
 def changeable_merchant_ids(user, roles=ADMIN_ROLES) -> set[int] | None:
     """Ids of the merchants where `user` holds one of `roles`, or None for all (superusers)."""
     if user.is_superuser:

@@ -32,7 +32,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from core.tenancy import visible_merchant_ids
+from core.tenancy import may_use_admin  # nobody else gets or uses a link
 from core.throttling import FixedWindowThrottle
 
 logger = logging.getLogger(__name__)
@@ -43,11 +43,6 @@ class StaffPasswordTokenGenerator(PasswordResetTokenGenerator):
 
 
 staff_password_tokens = StaffPasswordTokenGenerator()
-
-
-def may_use_admin(user) -> bool:
-    """Whom the admin site lets in (config.admin_site): nobody else gets or uses a link."""
-    return user.is_active and user.is_staff and (user.is_superuser or bool(visible_merchant_ids(user)))
 
 
 def _link_parts() -> dict:
