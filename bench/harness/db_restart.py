@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+from harness import loadgen
+
 SCAN_PATH = "/api/pos/v1/scan/"
 PURCHASE_PATH = "/api/pos/v1/purchases/"
 DEFAULT_RESTART_COMMAND = "pg_ctlcluster --skip-systemctl-redirect 15 main restart"
@@ -55,20 +57,6 @@ def error_shaped(response) -> bool:
     except ValueError:
         return False
     return isinstance(error, dict) and isinstance(error.get("code"), str) and isinstance(error.get("message"), str)
-
-
-def worker_pids(master_pid: int) -> list[int]:
-    """gunicorn's workers: the master's children, from /proc."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                after = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(after[1]) == master_pid:
-                pids.append(int(entry.name))
-    return sorted(pids)
 
 
 def post(client, path: str, body: dict, headers: dict, epoch: float, kind: str) -> Answer:
@@ -153,7 +141,7 @@ def run(options, world, workdir: Path, server_class, amount: int, check_ledger) 
     connection.close()  # this process's own kept connection would die with the restart
     try:
         server.wait_healthy()
-        pids_before = worker_pids(server.process.pid)
+        pids_before = loadgen.child_pids(server.process.pid)
         print(f"database restart under load: {seconds:g} s, restart at {restart_at:g} s "
               f"({options.pg_restart_cmd}) ...", flush=True)
         epoch = time.monotonic()
@@ -171,7 +159,7 @@ def run(options, world, workdir: Path, server_class, amount: int, check_ledger) 
         for till in tills:
             till.join(timeout=60)
         elapsed = time.monotonic() - epoch
-        pids_after = worker_pids(server.process.pid)
+        pids_after = loadgen.child_pids(server.process.pid)
         retries = retry_failed(server.base_url, answers, world.currency, amount)
     finally:
         server.stop()

@@ -24,10 +24,8 @@ def wrk_binary() -> str | None:
     return shutil.which("wrk")
 
 
-def process_tree_cpu(root_pid: int) -> float:
-    """CPU seconds (user + system) of a process and its children (gunicorn's master and workers)."""
-    children: dict[int, list[int]] = {}
-    times: dict[int, float] = {}
+def _processes():
+    """(pid, parent pid, CPU seconds user + system) of every process, from /proc."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -37,15 +35,27 @@ def process_tree_cpu(root_pid: int) -> float:
         except OSError:
             continue
         after = text.rsplit(")", 1)[1].split()  # fields after the command name
-        pid, ppid = int(entry), int(after[1])
+        yield int(entry), int(after[1]), (int(after[11]) + int(after[12])) / TICKS
+
+
+def process_tree_cpu(root_pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children (gunicorn's master and workers)."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    for pid, ppid, cpu in _processes():
         children.setdefault(ppid, []).append(pid)
-        times[pid] = (int(after[11]) + int(after[12])) / TICKS
+        times[pid] = cpu
     total, stack = 0.0, [root_pid]
     while stack:
         pid = stack.pop()
         total += times.get(pid, 0.0)
         stack.extend(children.get(pid, []))
     return total
+
+
+def child_pids(parent_pid: int) -> list[int]:
+    """A process's direct children (gunicorn's workers under its master), sorted."""
+    return sorted(pid for pid, ppid, _cpu in _processes() if ppid == parent_pid)
 
 
 def machine_busy() -> tuple[int, int]:
