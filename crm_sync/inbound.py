@@ -33,9 +33,10 @@ def crm_inbound(request, connection_id):
     connector = connector_for(connection) if connection else None
     if connector is None or not connector.supports_inbound:
         return JsonResponse(error_body("not_found", "No CRM connection takes webhooks here."), status=404)
-    if capped_body(request, MAX_BODY_BYTES) is None:
+    body = capped_body(request, MAX_BODY_BYTES)
+    if body is None:
         return JsonResponse(error_body("payload_too_large", "The body is too large."), status=413)
-    incoming = InboundRequest(body=request.body, headers={k.lower(): v for k, v in request.headers.items()},
+    incoming = InboundRequest(body=body, headers={k.lower(): v for k, v in request.headers.items()},
                               method=request.method, url=_called_url(connector.inbound_url, request),
                               received_at=timezone.now())
     try:
