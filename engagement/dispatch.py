@@ -399,7 +399,7 @@ def _deliver(send: _Send, customer: Customer, moment: dt.datetime) -> None:
 def _withdraw_everywhere(customer: Customer, channel: str) -> None:
     """After the log: should this fail, the next send meets the provider's refusal and tries again."""
     try:
-        withdraw_consent_everywhere(customer, channel, source="provider_opt_out")
+        withdraw_consent_everywhere(customer, [channel], source="provider_opt_out")
     except Exception:
         logger.exception("could not withdraw %s consent of customer %s after a provider opt-out", channel, customer.pk)
 

@@ -70,19 +70,25 @@ def set_channel_consent(
     return channel_consents(customer, merchant)
 
 
-def withdraw_consent_everywhere(customer: Customer, channel: str, *, source: str) -> list[int]:
-    """Opt the customer out of `channel` for every merchant they had opted in to; the merchants' ids.
+def withdraw_consent_everywhere(customer: Customer, channels=None, *, source: str = "") -> list[int]:
+    """Opt the customer out of `channels` (every channel when None) with every merchant they had opted
+    in to; the merchants' ids.
 
-    For an opt-out the customer gave the provider rather than one merchant: an SMS "STOP" reply reaches
-    the site's sending number, which every merchant shares, and the provider refuses every merchant's
-    texts from then on. Each merchant's CRM still hears of it through `wallet.consent.changed`.
+    For erasure (everything), and for an opt-out the customer gave the provider rather than one
+    merchant: an SMS "STOP" reply reaches the site's sending number, which every merchant shares, and
+    the provider refuses every merchant's texts from then on. Each merchant's CRM still hears of it
+    through `wallet.consent.changed`.
     """
     with transaction.atomic():
-        merchant_ids = sorted(set(CommunicationPreference.objects.filter(
-            customer=customer, channel=channel, is_opted_in=True).values_list("merchant_id", flat=True)))
-        for merchant in Merchant.objects.filter(pk__in=merchant_ids).order_by("pk"):
-            set_channel_consent(customer, merchant, {channel: False}, source=source)
-    return merchant_ids
+        preferences = CommunicationPreference.objects.filter(customer=customer, is_opted_in=True)
+        if channels is not None:
+            preferences = preferences.filter(channel__in=channels)
+        opted_in: dict[int, list[str]] = {}
+        for merchant_id, channel in preferences.order_by("pk").values_list("merchant_id", "channel"):
+            opted_in.setdefault(merchant_id, []).append(channel)
+        for merchant in Merchant.objects.filter(pk__in=opted_in).order_by("pk"):
+            set_channel_consent(customer, merchant, dict.fromkeys(opted_in[merchant.pk], False), source=source)
+    return sorted(opted_in)
 
 
 def channel_consents(customer: Customer, merchant: Merchant) -> dict[str, bool]:

@@ -32,7 +32,7 @@ from wallet.models import (
 )
 from wallet.services.accounts import revoke_refresh_tokens
 from wallet.services.enrollment import leave_program
-from wallet.services.preferences import set_channel_consent
+from wallet.services.preferences import withdraw_consent_everywhere
 
 EXPORT_FORMAT = "tessera.customer-export"
 EXPORT_VERSION = 1
@@ -61,7 +61,9 @@ def erase_customer(customer: Customer, *, occurred_at: dt.datetime | None = None
                 leave_program(card, occurred_at=occurred_at)
                 closed += 1
         ExternalCard.objects.filter(wallet__customer=locked).delete()
-        _withdraw_consent(locked)
+        # Opted out of every channel through the consent service, so a consumer that follows
+        # `wallet.consent.changed` stops contacting the customer even before it handles the erasure.
+        withdraw_consent_everywhere(locked)
         CommunicationPreference.objects.filter(customer=locked).delete()
 
         user = locked.user
@@ -97,16 +99,6 @@ def erase_customer(customer: Customer, *, occurred_at: dt.datetime | None = None
                 occurred_at=occurred_at,
             )
     return ErasureResult(locked.pk, closed, merchant_ids)
-
-
-def _withdraw_consent(customer: Customer) -> None:
-    """Opt out of every channel first, through the consent service, so a consumer that follows
-    `wallet.consent.changed` stops contacting the customer even before it handles the erasure."""
-    opted_in: dict[int, list[str]] = {}
-    for preference in CommunicationPreference.objects.filter(customer=customer, is_opted_in=True).order_by("pk"):
-        opted_in.setdefault(preference.merchant_id, []).append(preference.channel)
-    for merchant in Merchant.objects.filter(pk__in=opted_in).order_by("pk"):
-        set_channel_consent(customer, merchant, dict.fromkeys(opted_in[merchant.pk], False))
 
 
 def export_customer_data(customer: Customer) -> dict:
