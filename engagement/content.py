@@ -45,10 +45,8 @@ def sms_body(merchant_name: str, text: str, opt_out_url: str) -> str:
     """"<merchant>: <text> Stop: <link>", the text shortened so the whole is at most two SMS."""
     prefix = f"{merchant_name}: "
     suffix = f" Stop: {opt_out_url}"
-    frame = prefix + suffix
-    room = (153 if sms_length.is_gsm7(frame) else 67) * sms_length.MAX_SEGMENTS - sms_length.units(frame)
-    if room < 20:  # an absurdly long merchant name or link: the text still beats the name
-        prefix = ""
+    if sms_length.room_left(prefix + suffix) < 20:
+        prefix = ""  # an absurdly long merchant name or link: the text still beats the name
     return fit_sms(prefix, _one_line(text), suffix)
 
 

@@ -29,8 +29,18 @@ def units(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def _sizes(text: str) -> tuple[int, int]:
+    """Units in a single SMS, and in each part of a longer one, for the text's encoding."""
+    return (160, 153) if is_gsm7(text) else (70, 67)
+
+
 def segments(text: str) -> int:
     """How many SMS the text is sent as (and billed for)."""
-    single, part = (160, 153) if is_gsm7(text) else (70, 67)
+    single, part = _sizes(text)
     count = units(text)
     return 1 if count <= single else math.ceil(count / part)
+
+
+def room_left(text: str, max_segments: int = MAX_SEGMENTS) -> int:
+    """Units still free after `text` in `max_segments` joined parts of its encoding (negative: over)."""
+    return _sizes(text)[1] * max_segments - units(text)
