@@ -49,8 +49,8 @@ def expire_due_points(*, now: dt.datetime | None = None) -> list[ExpiryResult]:
 
     Only cards whose answer can have changed since the last sweep are looked at (cards_to_check), so
     an hourly run costs what happened in the hour, not one locked no-op per card that ever held an
-    expired lot (25,000 cards: 37 s before, see the README). The sweep's mark moves on only once
-    every card is done: a run that fails is covered again by the next.
+    expired lot (25,000 cards: 68 s before, 0.02 s now; bench/expiry_bench.py). The sweep's mark
+    moves on only once every card is done: a run that fails is covered again by the next.
     """
     now = now or timezone.now()
     sweep = ExpirySweep.objects.order_by("pk").first()
